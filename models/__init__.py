@@ -1,0 +1,2 @@
+"""foleyflow models."""
+import foleyflow  # noqa: F401  (offline defaults before prefect/hf imports)

@@ -1,0 +1,2 @@
+"""foleyflow tasks."""
+import foleyflow  # noqa: F401  (offline defaults before prefect/hf imports)
