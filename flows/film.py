@@ -1,0 +1,234 @@
+"""process_film: ingest, shot detection, keyframes and per-shot cleaning of one film.
+
+Orchestration only: every stage is a task from :mod:`tasks.stages`; this flow
+decides what runs, records each step in the catalog (status, events, files
+with their sha256) and keeps going when one shot fails. A film whose file is
+unusable is recorded as failed with the reason, and the flow raises so that
+the collection run (and the Prefect UI) shows it as failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+
+from catalog import repo
+from catalog.db import session_scope
+from catalog.models import Collection, EventType, Film, Outcome, Run, Shot, Status
+from flows.options import FilmInput, RunOptions
+from foleyflow.provenance import agent
+from foleyflow.settings import get_settings
+from tasks import stages
+
+
+class FilmFailed(RuntimeError):
+    """The film could not be (fully) processed; the message is the catalog's error text."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _event(session, event_type, outcome, who, detail="", **links):
+    repo.add_event(session, event_type=str(event_type), outcome=str(outcome), agent=who, detail=detail, **links)
+
+
+def _run(session, run_id: int | None) -> Run | None:
+    return session.get(Run, run_id) if run_id else None
+
+
+@flow(name="process-film", flow_run_name="film-{film.title}", log_prints=True)
+def process_film(film: FilmInput, options: RunOptions | None = None, collection_id: int | None = None,
+                 run_id: int | None = None) -> dict:
+    """Process one film; returns ``{"film_id", "path", "status", "error", "shots", "failed_shots"}``.
+
+    Raises:
+        FilmFailed: the film (or some of its shots) failed; the catalog says why.
+    """
+    options = options or RunOptions()
+    logger = get_run_logger()
+    settings = get_settings()
+    path = Path(film.path)
+
+    # 1. fixity: without a readable file there is nothing to catalog.
+    try:
+        sha256 = stages.fixity(path)
+    except Exception as exc:  # noqa: BLE001 - recorded and re-raised with the reason
+        with session_scope() as s:
+            run = _run(s, run_id)
+            _event(s, EventType.MESSAGE_DIGEST_CALCULATION, Outcome.FAILURE, agent(),
+                   detail=f"{path}: {exc}", run=run)
+        raise FilmFailed(str(exc)) from exc
+
+    with session_scope() as s:
+        collection = s.get(Collection, collection_id) if collection_id else None
+        run = _run(s, run_id)
+        row = repo.upsert_film(s, sha256=sha256, path=str(path), title=film.title, description=film.description,
+                               negative_prompt=film.negative_prompt, size_bytes=path.stat().st_size,
+                               collection=collection)
+        film_id = row.id
+        repo.set_film_status(s, row, Status.RUNNING)
+        _event(s, EventType.FIXITY_CHECK, Outcome.SUCCESS, agent(), detail=f"sha256 {sha256}", film=row, run=run)
+
+    def fail(reason: str, event_type: EventType) -> FilmFailed:
+        with session_scope() as s:
+            row = s.get(Film, film_id)
+            repo.set_film_status(s, row, Status.FAILED, error=reason)
+            _event(s, event_type, Outcome.FAILURE, agent("av"), detail=reason, film=row,
+                   run=_run(s, run_id))
+        logger.error("film %s failed: %s", film.title, reason)
+        return FilmFailed(reason)
+
+    # 2. probe
+    try:
+        probe = stages.probe(path, film_id)
+    except Exception as exc:  # noqa: BLE001
+        raise fail(str(exc), EventType.METADATA_EXTRACTION) from exc
+    with session_scope() as s:
+        row = s.get(Film, film_id)
+        repo.upsert_film(s, sha256=sha256, path=str(path), probe=probe.catalog_fields())
+        _event(s, EventType.METADATA_EXTRACTION, Outcome.SUCCESS, agent("av"),
+               detail=f"{probe.frame_count} frames at {probe.fps:.3f} fps, {probe.width}x{probe.height} "
+                      f"{probe.video_codec}, {len(probe.audio_tracks)} audio track(s)", film=row,
+               run=_run(s, run_id))
+
+    # 3. shots and keyframes
+    film_dir = settings.film_dir(sha256)
+    shot_config = options.shot_config()
+    try:
+        shot_state = stages.shots(path, sha256, film_id, shot_config, return_state=True)
+        shot_list = shot_state.result()
+    except Exception as exc:  # noqa: BLE001
+        raise fail(f"shot detection failed: {exc}", EventType.SHOT_DETECTION) from exc
+    cached = shot_state.name == "Cached"
+    with session_scope() as s:
+        row = s.get(Film, film_id)
+        run = _run(s, run_id)
+        shot_rows = repo.sync_shots(s, row, [
+            {"index": sh.index, "start_frame": sh.start_frame, "end_frame": sh.end_frame,
+             "start_s": sh.start, "end_s": sh.end} for sh in shot_list.shots])
+        for sh in shot_rows:
+            override = film.shot_overrides.get(sh.index)
+            if override is not None:
+                sh.prompt, sh.negative_prompt = override.description, override.negative_prompt
+        if not cached:
+            _event(s, EventType.SHOT_DETECTION, Outcome.SUCCESS, agent("scenedetect"),
+                   detail=f"{len(shot_list.shots)} shots; cuts at frames "
+                          f"{[x.start_frame for x in shot_list.shots[1:]]}",
+                   outcome_detail={"config": shot_config.cache_key_part()}, film=row, run=run)
+        shot_ids = {sh.index: sh.id for sh in shot_rows}
+
+    kf_state = stages.keyframes(path, sha256, film_id, shot_list, film_dir / "keyframes", return_state=True)
+    if kf_state.is_completed():
+        thumbs = kf_state.result()
+        with session_scope() as s:
+            run = _run(s, run_id)
+            for sh, thumb in zip(shot_list.shots, thumbs):
+                shot = s.get(Shot, shot_ids[sh.index])
+                digest = _sha256(Path(thumb))
+                shot.keyframe_path, shot.keyframe_sha256 = str(thumb), digest
+                repo.record_file(s, kind="keyframe", path=str(thumb), sha256=digest,
+                                 size_bytes=Path(thumb).stat().st_size, film=s.get(Film, film_id),
+                                 shot=shot, run=run)
+                if kf_state.name != "Cached":
+                    _event(s, EventType.KEYFRAME_EXTRACTION, Outcome.SUCCESS, agent("av"), detail=str(thumb),
+                           film=s.get(Film, film_id), shot=shot, run=run)
+    else:
+        logger.warning("keyframes failed: %s", kf_state.message)
+
+    # 4. clean every shot that is not done yet (done shots with their file are cache hits anyway).
+    clean_config = options.clean_config()
+    cfg_key = clean_config.cache_key_part()[:12]
+    suffix = ".mkv" if clean_config.codec == "ffv1" else ".mp4"
+    futures = {}
+    reused: dict[int, Path] = {}
+    with session_scope() as s:
+        for sh in shot_list.shots:
+            dst = film_dir / "shots" / f"{sh.index:04d}-{sh.start_frame}-{sh.end_frame}" / f"cleaned-{cfg_key}{suffix}"
+            shot = s.get(Shot, shot_ids[sh.index])
+            if shot.status == Status.DONE and shot.cleaned_path == str(dst) and dst.exists():
+                reused[sh.index] = dst  # the catalog says it is done: nothing to run
+                continue
+            repo.set_shot_status(s, shot, Status.RUNNING)
+            futures[sh.index] = stages.clean_shot.submit(path, sha256, film_id, sh.index, sh.start_frame,
+                                                         sh.end_frame, clean_config, dst)
+    failed: list[str] = []
+    parts: list[Path] = []
+    for sh in shot_list.shots:
+        if sh.index in reused:
+            parts.append(reused[sh.index])
+            continue
+        futures[sh.index].wait()
+        state = futures[sh.index].state
+        with session_scope() as s:
+            shot = s.get(Shot, shot_ids[sh.index])
+            row = s.get(Film, film_id)
+            run = _run(s, run_id)
+            if state.is_completed():
+                result = state.result()
+                digest = _sha256(result.output)
+                shot.cleaned_path, shot.cleaned_sha256 = str(result.output), digest
+                repo.record_file(s, kind="cleaned_video", path=str(result.output), sha256=digest,
+                                 size_bytes=result.output.stat().st_size, film=row, shot=shot, run=run)
+                if state.name != "Cached":
+                    _event(s, EventType.CLEANING, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
+                           detail=f"steps {','.join(clean_config.steps) or 'none'}; {result.frames} frames",
+                           outcome_detail=result.to_json(), film=row, shot=shot, run=run)
+                repo.set_shot_status(s, shot, Status.DONE)
+                parts.append(result.output)
+            else:
+                try:
+                    state.result()
+                    reason = state.message or "unknown error"
+                except Exception as exc:  # noqa: BLE001
+                    reason = f"{type(exc).__name__}: {exc}"
+                repo.set_shot_status(s, shot, Status.FAILED, error=reason)
+                _event(s, EventType.CLEANING, Outcome.FAILURE, agent("opencv-python-headless", "av"),
+                       detail=reason, film=row, shot=shot, run=run)
+                failed.append(f"shot {sh.index}: {reason}")
+
+    # 5. one cleaned film to watch, when every shot is clean.
+    if not failed:
+        dst = film_dir / f"cleaned-{cfg_key}{suffix}"
+        try:
+            out = stages.assemble(parts, dst, film_id)
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"assembling the cleaned film: {exc}")
+        else:
+            with session_scope() as s:
+                row = s.get(Film, film_id)
+                digest = _sha256(out)
+                row.cleaned_path, row.cleaned_sha256 = str(out), digest
+                repo.record_file(s, kind="cleaned_film", path=str(out), sha256=digest,
+                                 size_bytes=out.stat().st_size, film=row,
+                                 run=_run(s, run_id))
+
+    with session_scope() as s:
+        row = s.get(Film, film_id)
+        if failed:
+            repo.set_film_status(s, row, Status.FAILED,
+                                 error=f"{len(failed)} of {len(shot_list.shots)} shot(s) failed: " + "; ".join(failed))
+        else:
+            repo.set_film_status(s, row, Status.DONE)
+        report = repo.status_report(s, film_id=film_id)["films"][0]
+    _shot_table(film_id, film.title, report)
+    if failed:
+        raise FilmFailed(report["error"])
+    return {"film_id": film_id, "path": str(path), "status": report["status"], "error": None,
+            "shots": len(report["shots"]), "failed_shots": 0}
+
+
+def _shot_table(film_id: int, title: str, report: dict) -> None:
+    rows = [{"shot": sh["index"], "frames": f"{sh['start_frame']}-{sh['end_frame'] - 1}",
+             "status": sh["status"], "error": sh["error"] or ""} for sh in report["shots"]]
+    try:
+        create_table_artifact(key=f"film-{film_id}-shots", table=rows, description=f"Shots of {title}")
+    except Exception:  # noqa: BLE001 - artifacts are a view, never a reason to fail a film
+        get_run_logger().warning("could not write the shot table artifact")

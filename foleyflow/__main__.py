@@ -1,0 +1,3 @@
+from foleyflow.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""The ``foleyflow`` command line.
+
+Every command answers bad input with a non-zero exit and one line that says
+what is wrong and what to do. ``foleyflow run`` exits 0 when every film
+finished and 2 when some failed (the others still finish).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+import foleyflow  # noqa: F401  (offline defaults first)
+
+app = typer.Typer(
+    name="foleyflow",
+    help="Soundtracks for silent archival films: ingest, shots, cleaning and generated foley under Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_BAD_INPUT = 1
+EXIT_SOME_FAILED = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"foleyflow: error: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from foleyflow.manifest import ManifestError
+    from foleyflow.video import VideoError
+
+    return (VideoError, ManifestError, ValueError, LookupError, FileNotFoundError, PermissionError)
+
+
+def _print_json(data: dict) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def shots(
+    video: Annotated[Path, typer.Argument(help="the film file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the shot list as JSON")] = False,
+) -> None:
+    """List the shots of a film (PySceneDetect on brightness-normalised frames)."""
+    from tasks.shots import detect_shots
+
+    try:
+        result = detect_shots(video)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    data = result.to_json()
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(f"{video}: {data['frames']} frames at {data['fps']:.3f} fps, {len(data['shots'])} shot(s)")
+    for sh in data["shots"]:
+        typer.echo(f"  shot {sh['index']:4d}  frames {sh['start_frame']:6d}-{sh['end_frame'] - 1:<6d}  {sh['start']} - {sh['end']}")
+
+
+@app.command()
+def clean(
+    video: Annotated[Path, typer.Argument(help="the film file")],
+    out: Annotated[Path, typer.Argument(help="cleaned output (.mkv for ffv1; .mp4 or .mkv for h264)")],
+    steps: Annotated[str, typer.Option(help="comma-separated steps: deflicker,dust,scratches,grain,stabilize; 'none' for a copy")] = "deflicker,dust,scratches,grain,stabilize",
+    codec: Annotated[str, typer.Option(help="ffv1 (lossless, Matroska) or h264 (near-lossless)")] = "ffv1",
+    crf: Annotated[int, typer.Option(help="H.264 CRF (h264 only)")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Clean a film's frames; the output has the same frame count and frame rate."""
+    from tasks.clean import CleanConfig, clean_video, parse_steps
+
+    try:
+        if codec not in ("ffv1", "h264"):
+            raise ValueError(f"unknown codec {codec!r}; use ffv1 or h264")
+        if codec == "ffv1" and out.suffix.lower() != ".mkv":
+            raise ValueError(f"{out}: FFV1 output goes in Matroska; name it .mkv or use --codec h264")
+        if out.resolve() == video.resolve():
+            raise ValueError("the output would overwrite the input; choose another OUT path")
+        result = clean_video(video, out, config=CleanConfig(steps=parse_steps(steps), codec=codec, crf=crf))
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        typer.echo(f"wrote {result.output}: {result.frames} frames at {result.fps:.3f} fps in {result.seconds:.1f} s")
+
+
+@app.command()
+def run(
+    path: Annotated[Path, typer.Argument(help="a folder of films or a collection manifest CSV")],
+    shots_csv: Annotated[Optional[Path], typer.Option("--shots", help="per-shot overrides CSV (film, shot, description, negative_prompt)")] = None,
+    collection: Annotated[Optional[str], typer.Option(help="collection name (default: folder or manifest name)")] = None,
+    steps: Annotated[str, typer.Option(help="cleaning steps, comma-separated, or 'none'")] = "deflicker,dust,scratches,grain,stabilize",
+    codec: Annotated[str, typer.Option(help="cleaned output codec: ffv1 or h264")] = "ffv1",
+    workers: Annotated[int, typer.Option(help="shots processed at once")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
+) -> None:
+    """Run the collection flow. Exit 0 when every film finished, 2 when some failed."""
+    summary = _run_collection(path, shots_csv=shots_csv, collection=collection, steps=steps, codec=codec,
+                              workers=workers)
+    _report_run(summary, as_json)
+    raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
+
+
+def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="deflicker,dust,scratches,grain,stabilize",
+                    codec="ffv1", workers=2) -> dict:
+    from foleyflow.manifest import load_collection
+    from tasks.clean import parse_steps
+
+    try:
+        load_collection(path, shots_csv=shots_csv, name=collection)  # fail fast, before Prefect starts
+        from flows.options import RunOptions
+
+        options = RunOptions(clean_steps=list(parse_steps(steps)), codec=codec, max_workers=workers)
+    except _user_errors() as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    from flows.collection import process_collection
+
+    return process_collection(str(path.resolve()), options=options,
+                              shots_csv=str(shots_csv.resolve()) if shots_csv else None, collection_name=collection)
+
+
+def _report_run(summary: dict, as_json: bool) -> None:
+    from foleyflow.settings import get_settings
+
+    if as_json:
+        _print_json(summary)
+        return
+    settings = get_settings()
+    for film in summary["films"]:
+        line = f"  [{film['status']}] {film['title']}"
+        if film.get("error"):
+            line += f": {film['error']}"
+        typer.echo(line)
+    total = len(summary["films"])
+    typer.echo(f"{total - summary['failed']} of {total} film(s) finished; catalog: {settings.resolved_catalog_url}; "
+               f"files under {settings.resolved_home}")
+
+
+@app.command()
+def status(
+    film: Annotated[Optional[int], typer.Option(help="only this film id")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Films and shots with their status and error, from the catalog."""
+    from catalog import repo
+    from catalog.db import init_catalog, session_scope
+
+    try:
+        init_catalog()
+        with session_scope() as s:
+            data = repo.status_report(s, film_id=film)
+    except _user_errors() as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    if as_json:
+        _print_json(data)
+        return
+    if not data["films"]:
+        typer.echo("the catalog holds no films yet; run `foleyflow run FOLDER` or `foleyflow demo`")
+    for f in data["films"]:
+        shots_done = sum(s["status"] == "done" for s in f["shots"])
+        typer.echo(f"film {f['id']}  [{f['status']}]  {f['title']}  ({shots_done}/{len(f['shots'])} shots done)  {f['path']}")
+        if f["error"]:
+            typer.echo(f"    error: {f['error']}")
+        for s in f["shots"]:
+            if s["status"] != "done" or film is not None:
+                typer.echo(f"    shot {s['index']:4d} [{s['status']}] frames {s['start_frame']}-{s['end_frame'] - 1}"
+                           + (f"  error: {s['error']}" if s["error"] else ""))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="where the demo film and its manifest are written")] = Path("demo-output"),
+) -> None:
+    """Build the degraded demo silent film (30+ s, several shots) and run the collection flow on it."""
+    from foleyflow.demo import build_demo_film
+
+    try:
+        film = build_demo_film(out)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"demo film: {film.path} ({film.frames} frames at {film.fps:g} fps, cuts at {film.cuts})")
+    summary = _run_collection(film.manifest_path)
+    _report_run(summary, as_json=False)
+    from catalog import repo
+    from catalog.db import session_scope
+
+    with session_scope() as s:
+        for f in repo.status_report(s)["films"]:
+            if f["sha256"] and any(r.get("film_id") == f["id"] for r in summary["films"]):
+                typer.echo(f"film {f['id']}: {len(f['shots'])} shots, status {f['status']}")
+    for r in summary["films"]:
+        if r.get("film_id"):
+            typer.echo(f"see: foleyflow status --film {r['film_id']}")
+    raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        typer.echo("foleyflow: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
