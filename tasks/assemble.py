@@ -9,6 +9,7 @@ be copied as they are, with their timestamps shifted.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,23 +33,29 @@ def concat_parts(parts: Sequence[str | os.PathLike], dst: str | os.PathLike) -> 
             out = av.open(str(partial), mode="w")
             ostream = out.add_stream_from_template(template)
             key = (template.codec_context.name, template.codec_context.width, template.codec_context.height)
-        offset = 0
+        frames_before = 0  # frames written so far; timestamps are derived from it, so no rounding drifts
+        rate = Fraction(template.average_rate or template.guessed_rate)
         try:
             for part in parts:
                 with av.open(str(part)) as src:
                     stream = src.streams.video[0]
                     if (stream.codec_context.name, stream.codec_context.width, stream.codec_context.height) != key:
                         raise ValueError(f"{part}: codec or size differs from {parts[0]}; cannot join without re-encoding")
-                    last = offset
+                    tb = Fraction(stream.time_base)
+                    offset = round(Fraction(frames_before) / rate / tb)
+                    first = None
+                    count = 0
                     for packet in src.demux(stream):
                         if packet.dts is None:
                             continue
+                        if first is None:
+                            first = packet.dts
                         packet.stream = ostream
-                        packet.pts = packet.pts + offset if packet.pts is not None else None
-                        packet.dts = packet.dts + offset
-                        last = max(last, (packet.pts or packet.dts) + (packet.duration or 0))
+                        packet.dts = packet.dts - first + offset
+                        packet.pts = packet.pts - first + offset if packet.pts is not None else None
                         out.mux(packet)
-                    offset = last
+                        count += 1
+                    frames_before += count
         finally:
             out.close()
         os.replace(partial, dst)

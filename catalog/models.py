@@ -1,0 +1,327 @@
+"""SQLAlchemy 2 models of the foleyflow catalog.
+
+The catalog is the source of truth for what has been ingested, how each film
+was split into shots, which stage of which shot is done, and what happened to
+every object (PREMIS-style events). Films are identified by the sha256 of
+their file, never by their path.
+
+Conventions (after Prefect's own server ORM):
+
+- one :class:`Base` with a constraint naming convention, so migrations can
+  name, alter and drop every constraint on SQLite (batch mode) and PostgreSQL;
+- shared ``id`` / ``created`` / ``updated`` columns, timezone-aware UTC
+  timestamps on both backends (:class:`UTCDateTime`);
+- ``Mapped[...]`` / ``mapped_column`` everywhere;
+- every relationship is ``lazy="raise"``: nothing is loaded behind your back,
+  ask for it with ``selectinload(Film.shots)`` or ``set_committed_value``.
+
+Status, outcome and event-type values are ``StrEnum`` constants; the columns
+hold their plain string values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid as uuid_module
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship, validates
+
+
+class Status(StrEnum):
+    """Processing state of a film, a shot or a run."""
+
+    PENDING = "pending"  # not started, or must run again (boundaries changed)
+    RUNNING = "running"  # an attempt is under way (attempts was incremented)
+    DONE = "done"  # finished; a re-run skips it
+    FAILED = "failed"  # the last attempt failed; ``error`` says why
+    REJECTED = "rejected"  # an archivist rejected the result; a re-run redoes it
+
+
+class Outcome(StrEnum):
+    """Outcome of an :class:`Event` (PREMIS eventOutcome)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+
+
+class EventType(StrEnum):
+    """Vocabulary of :attr:`Event.event_type`.
+
+    The column is a free string; these are the values foleyflow writes. Where a
+    term exists in the Library of Congress PREMIS event-type vocabulary
+    (id.loc.gov/vocabulary/preservation/eventType) it is used as spelled there.
+    """
+
+    # PREMIS terms
+    INGESTION = "ingestion"  # a film file entered the catalog
+    MESSAGE_DIGEST_CALCULATION = "message digest calculation"  # sha256 computed
+    FIXITY_CHECK = "fixity check"  # sha256 recomputed and compared
+    METADATA_EXTRACTION = "metadata extraction"  # probe: fps, size, codec, ...
+    VALIDATION = "validation"  # file decodes / conforms
+    MODIFICATION = "modification"  # any other change of content
+    CREATION = "creation"  # a new file was made (e.g. generated audio)
+    NORMALIZATION = "normalization"  # loudness normalisation of the stitched track
+    DIGITAL_SIGNATURE_GENERATION = "digital signature generation"  # C2PA signing
+    DELETION = "deletion"
+    EXPORTING = "exporting"  # provenance reports, Parquet/CSV exports
+    # foleyflow stages (no PREMIS term fits closely enough)
+    SHOT_DETECTION = "shot detection"
+    KEYFRAME_EXTRACTION = "keyframe extraction"
+    CLEANING = "cleaning"  # deflicker, dust, scratches, grain, jitter
+    FEATURE_EXTRACTION = "feature extraction"  # activity curve, shot context
+    GENERATION = "generation"  # diffusion foley candidates
+    QUALITY_CHECK = "quality check"
+    REVIEW = "review"  # an archivist accepted or rejected a result
+    STITCHING = "stitching"
+    WATERMARKING = "watermarking"
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_uuid() -> str:
+    """A random UUID as a 36-character string (the PREMIS eventIdentifier)."""
+    return str(uuid_module.uuid4())
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no timezone support, so the
+    value is stored as naive UTC and marked UTC again when read. Naive values
+    are refused: their meaning depends on the machine that wrote them.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(
+                f"naive datetime {value!r} given to the catalog; pass a timezone-aware one, "
+                "e.g. datetime.now(timezone.utc)"
+            )
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# Names for every index and constraint, so migrations can refer to them (SQLite
+# batch mode needs names to drop or alter a constraint).
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s__%(constraint_name)s",
+    "fk": "fk_%(table_name)s__%(column_0_N_name)s__%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_STATUS_VALUES = ", ".join(f"'{s.value}'" for s in Status)
+_OUTCOME_VALUES = ", ".join(f"'{o.value}'" for o in Outcome)
+
+
+class Base(DeclarativeBase):
+    """Base of every catalog model: table name from the class name, id, created, updated."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        str: sa.String(),
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: sa.JSON(none_as_null=True),
+        list[dict[str, Any]]: sa.JSON(none_as_null=True),
+    }
+
+    @declared_attr.directive
+    def __tablename__(cls) -> str:  # CollectionFilm -> collection_film
+        return _CAMEL.sub("_", cls.__name__).lower()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    # Set in Python on every ORM update (so the value is known without a reload).
+    updated: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id})"
+
+
+class _StatusMixin:
+    """status / error / attempts of a unit of work (film or shot)."""
+
+    status: Mapped[str] = mapped_column(sa.String(16), default=Status.PENDING.value, server_default=Status.PENDING.value)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @validates("status")
+    def _check_status(self, _key: str, value: str) -> str:
+        return Status(value).value  # ValueError for an unknown status
+
+
+class Collection(Base):
+    """A named group of films, e.g. one archive's folder of scans."""
+
+    name: Mapped[str] = mapped_column(unique=True)
+    source_path: Mapped[str | None]
+
+    films: Mapped[list[Film]] = relationship(
+        secondary="collection_film", lazy="raise", viewonly=True, order_by="Film.id"
+    )
+
+
+class CollectionFilm(Base):
+    """Membership of a film in a collection (a film may be in several)."""
+
+    collection_id: Mapped[int] = mapped_column(sa.ForeignKey("collection.id", ondelete="CASCADE"))
+    film_id: Mapped[int] = mapped_column(sa.ForeignKey("film.id", ondelete="CASCADE"), index=True)
+
+    __table_args__ = (sa.UniqueConstraint("collection_id", "film_id"),)
+
+
+class Film(_StatusMixin, Base):
+    """One film file, identified by its sha256; probe fields stay NULL for unreadable files."""
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    path: Mapped[str]
+    title: Mapped[str | None]
+    description: Mapped[str | None] = mapped_column(sa.Text)  # the archivist's prompt
+    negative_prompt: Mapped[str | None] = mapped_column(sa.Text)
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # probe (see PROBE_FIELDS)
+    container_format: Mapped[str | None]
+    duration_s: Mapped[float | None] = mapped_column(sa.Float)
+    fps: Mapped[float | None] = mapped_column(sa.Float)
+    fps_num: Mapped[int | None]  # exact frame rate fps_num / fps_den
+    fps_den: Mapped[int | None]
+    vfr: Mapped[bool | None]  # variable frame rate
+    frame_count: Mapped[int | None]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    video_codec: Mapped[str | None]
+    pix_fmt: Mapped[str | None]
+    rotation: Mapped[int | None]  # display rotation in degrees
+    audio_tracks: Mapped[list[dict[str, Any]] | None]
+    # derived files
+    cleaned_path: Mapped[str | None]
+    cleaned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+    shots: Mapped[list[Shot]] = relationship(
+        back_populates="film", lazy="raise", order_by="Shot.index",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+    collections: Mapped[list[Collection]] = relationship(
+        secondary="collection_film", lazy="raise", viewonly=True, order_by="Collection.id"
+    )
+
+    __table_args__ = (sa.CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status"),)
+
+
+#: Film columns that ``upsert_film(probe=...)`` sets.
+PROBE_FIELDS: tuple[str, ...] = (
+    "container_format", "duration_s", "fps", "fps_num", "fps_den", "vfr", "frame_count",
+    "width", "height", "video_codec", "pix_fmt", "rotation", "audio_tracks",
+)
+
+
+class Shot(_StatusMixin, Base):
+    """A shot: the half-open frame range [start_frame, end_frame) of a film."""
+
+    film_id: Mapped[int] = mapped_column(sa.ForeignKey("film.id", ondelete="CASCADE"))
+    index: Mapped[int]  # 0-based position in the film
+    start_frame: Mapped[int]
+    end_frame: Mapped[int]  # exclusive
+    start_s: Mapped[float] = mapped_column(sa.Float)
+    end_s: Mapped[float] = mapped_column(sa.Float)
+    keyframe_path: Mapped[str | None]
+    keyframe_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    cleaned_path: Mapped[str | None]
+    cleaned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    prompt: Mapped[str | None] = mapped_column(sa.Text)  # overrides Film.description
+    negative_prompt: Mapped[str | None] = mapped_column(sa.Text)  # overrides Film.negative_prompt
+
+    film: Mapped[Film] = relationship(back_populates="shots", lazy="raise")
+
+    __table_args__ = (
+        sa.UniqueConstraint("film_id", "index"),
+        sa.CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status"),
+        sa.CheckConstraint("end_frame > start_frame", name="frame_range"),
+    )
+
+
+class Run(Base):
+    """One pipeline run (a Prefect flow run), with what it was asked to do."""
+
+    flow_run_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    flow_name: Mapped[str]
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    code_version: Mapped[str | None]
+    started: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(16), default=Status.RUNNING.value)
+
+    @validates("status")
+    def _check_status(self, _key: str, value: str) -> str:
+        return Status(value).value
+
+    __table_args__ = (sa.CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status"),)
+
+
+class Event(Base):
+    """A PREMIS-style event: what happened (event_type), when, by which agent, with what outcome.
+
+    Links to film, shot and run are SET NULL when those rows go away;
+    ``object_identifier`` (``sha256:<film sha256>[#shot=<index>]``) keeps the
+    event attributable afterwards.
+    """
+
+    uuid: Mapped[str] = mapped_column(sa.String(36), unique=True, default=new_uuid)
+    event_type: Mapped[str] = mapped_column(index=True)  # see EventType
+    datetime: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    agent: Mapped[str]  # software and versions, e.g. "foleyflow 0.1.0 / PySceneDetect 0.7.2"
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    detail: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    outcome_detail: Mapped[dict[str, Any] | None]
+    object_identifier: Mapped[str | None]
+    film_id: Mapped[int | None] = mapped_column(sa.ForeignKey("film.id", ondelete="SET NULL"), index=True)
+    shot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shot.id", ondelete="SET NULL"), index=True)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"), index=True)
+
+    film: Mapped[Film | None] = relationship(lazy="raise")
+    shot: Mapped[Shot | None] = relationship(lazy="raise")
+    run: Mapped[Run | None] = relationship(lazy="raise")
+
+    @validates("outcome")
+    def _check_outcome(self, _key: str, value: str) -> str:
+        return Outcome(value).value
+
+    __table_args__ = (sa.CheckConstraint(f"outcome IN ({_OUTCOME_VALUES})", name="outcome"),)
+
+
+class OutputFile(Base):
+    """A file the pipeline wrote (keyframe, cleaned video, ...), content-addressed by sha256."""
+
+    kind: Mapped[str]  # e.g. "keyframe", "cleaned_video"
+    path: Mapped[str]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    film_id: Mapped[int | None] = mapped_column(sa.ForeignKey("film.id", ondelete="CASCADE"), index=True)
+    shot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shot.id", ondelete="SET NULL"), index=True)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"), index=True)
+
+    film: Mapped[Film | None] = relationship(lazy="raise")
+    shot: Mapped[Shot | None] = relationship(lazy="raise")
+    run: Mapped[Run | None] = relationship(lazy="raise")
+
+    __table_args__ = (sa.UniqueConstraint("kind", "path", "sha256"),)

@@ -1,0 +1,361 @@
+"""Catalog operations the flows call.
+
+Every function takes a :class:`~sqlalchemy.orm.Session` first, flushes, and
+leaves the commit to :func:`catalog.db.session_scope`. Upserts are idempotent
+and safe under concurrent callers (threads or processes, SQLite or
+PostgreSQL): rows are created with ``INSERT ... ON CONFLICT DO NOTHING`` on
+their unique key and then selected, so two callers never make two rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+import foleyflow
+from catalog.models import (
+    PROBE_FIELDS, Collection, CollectionFilm, Event, Film, Outcome, OutputFile, Run, Shot, Status,
+)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHOT_KEYS = ("index", "start_frame", "end_frame", "start_s", "end_s")
+
+
+def agent_string(*tools: str) -> str:
+    """PREMIS agent: ``agent_string("PySceneDetect 0.7.2")`` -> ``"foleyflow 0.1.0 / PySceneDetect 0.7.2"``."""
+    return " / ".join((f"foleyflow {foleyflow.__version__}", *tools))
+
+
+def _check_sha256(sha256: str, what: str = "sha256") -> str:
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError(f"{what} must be 64 lowercase hex digits (hashlib.sha256().hexdigest()), got {sha256!r}")
+    return sha256
+
+
+def _insert_ignore(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+    """Insert rows, silently skipping those whose unique ``keys`` already exist."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(table).on_conflict_do_nothing(index_elements=list(keys)), list(rows))
+        return
+    for row in rows:  # other backends: one savepoint per row
+        try:
+            with session.begin_nested():
+                session.execute(sa.insert(table), [dict(row)])
+        except IntegrityError:
+            pass
+
+
+def upsert_collection(session: Session, name: str, source_path: str | None = None) -> Collection:
+    """The collection called ``name``, created if new; ``source_path`` is updated when given."""
+    if not name:
+        raise ValueError("a collection needs a non-empty name")
+    _insert_ignore(session, Collection.__table__, [{"name": name, "source_path": source_path}], ["name"])
+    collection = session.scalars(sa.select(Collection).where(Collection.name == name)).one()
+    if source_path is not None and collection.source_path != str(source_path):
+        collection.source_path = str(source_path)
+    session.flush()
+    return collection
+
+
+def upsert_film(
+    session: Session,
+    *,
+    sha256: str,
+    path: str,
+    title: str | None = None,
+    description: str | None = None,
+    negative_prompt: str | None = None,
+    size_bytes: int | None = None,
+    probe: Mapping[str, Any] | None = None,
+    collection: Collection | None = None,
+) -> Film:
+    """Create or update the film identified by ``sha256``.
+
+    Arguments:
+        sha256: hex digest of the film file; the film's identity.
+        path: where the file is now (updated on every call).
+        title, description, negative_prompt, size_bytes: updated when not None.
+        probe: values for :data:`catalog.models.PROBE_FIELDS`; replaces every
+            probe field (absent keys become NULL). None leaves them alone.
+        collection: linked once, however often the film is upserted.
+
+    Returns:
+        The :class:`Film` (status untouched on update, ``pending`` when new).
+
+    Raises:
+        ValueError: malformed sha256 or unknown probe keys.
+    """
+    _check_sha256(sha256)
+    unknown = set(probe or {}) - set(PROBE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown probe fields {sorted(unknown)}; allowed: {', '.join(PROBE_FIELDS)}")
+    _insert_ignore(session, Film.__table__, [{"sha256": sha256, "path": str(path)}], ["sha256"])
+    film = session.scalars(sa.select(Film).where(Film.sha256 == sha256)).one()
+    film.path = str(path)
+    for field, value in (("title", title), ("description", description),
+                         ("negative_prompt", negative_prompt), ("size_bytes", size_bytes)):
+        if value is not None:
+            setattr(film, field, value)
+    if probe is not None:
+        for field in PROBE_FIELDS:
+            setattr(film, field, probe.get(field))
+    session.flush()
+    if collection is not None:
+        _insert_ignore(session, CollectionFilm.__table__,
+                       [{"collection_id": collection.id, "film_id": film.id}], ["collection_id", "film_id"])
+    return film
+
+
+def _check_shots(shots: Iterable[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    wanted: dict[int, Mapping[str, Any]] = {}
+    for shot in shots:
+        missing = [key for key in _SHOT_KEYS if key not in shot]
+        if missing:
+            raise ValueError(f"shot {dict(shot)} lacks {missing}; each shot needs {', '.join(_SHOT_KEYS)}")
+        if shot["index"] in wanted:
+            raise ValueError(f"shot index {shot['index']} given twice; indexes must be unique per film")
+        if not 0 <= shot["start_frame"] < shot["end_frame"]:
+            raise ValueError(f"shot {shot['index']}: need 0 <= start_frame < end_frame (end is exclusive), "
+                             f"got [{shot['start_frame']}, {shot['end_frame']})")
+        wanted[int(shot["index"])] = shot
+    return wanted
+
+
+def sync_shots(session: Session, film: Film, shots: Sequence[Mapping[str, Any]]) -> list[Shot]:
+    """Make the film's shot rows match ``shots`` (the output of shot detection).
+
+    Idempotent: a shot whose frame range is unchanged keeps its row, status,
+    attempts and files; a shot whose range changed is updated in place and
+    reset (status pending, attempts 0, error and derived files cleared; its
+    prompt overrides stay); rows whose index is no longer present are deleted
+    (their events keep a NULL shot link).
+
+    Arguments:
+        film: the film (must be flushed, i.e. have an id).
+        shots: dicts with index, start_frame, end_frame (exclusive), start_s, end_s.
+
+    Returns:
+        The film's shots ordered by index (also set as ``film.shots``).
+
+    Raises:
+        ValueError: a shot lacks a key, repeats an index or has an empty range.
+    """
+    wanted = _check_shots(shots)
+    have = set(session.scalars(sa.select(Shot.index).where(Shot.film_id == film.id)))
+    new_rows = [{"film_id": film.id, **{key: wanted[i][key] for key in _SHOT_KEYS}}
+                for i in sorted(wanted) if i not in have]
+    _insert_ignore(session, Shot.__table__, new_rows, ["film_id", "index"])
+
+    kept: list[Shot] = []
+    for shot in session.scalars(sa.select(Shot).where(Shot.film_id == film.id).order_by(Shot.index)):
+        want = wanted.get(shot.index)
+        if want is None:
+            session.delete(shot)
+            continue
+        if (shot.start_frame, shot.end_frame) != (want["start_frame"], want["end_frame"]):
+            shot.start_frame, shot.end_frame = want["start_frame"], want["end_frame"]
+            shot.status, shot.attempts, shot.error = Status.PENDING, 0, None
+            shot.keyframe_path = shot.keyframe_sha256 = shot.cleaned_path = shot.cleaned_sha256 = None
+        shot.start_s, shot.end_s = float(want["start_s"]), float(want["end_s"])
+        kept.append(shot)
+    session.flush()
+    set_committed_value(film, "shots", kept)
+    return kept
+
+
+def _set_status(obj: Film | Shot, status: str, error: str | None) -> None:
+    status = Status(status)  # ValueError for unknown values
+    if status is Status.RUNNING:
+        obj.attempts = (obj.attempts or 0) + 1
+    obj.status = status
+    obj.error = None if status is Status.DONE else error
+
+
+def set_film_status(session: Session, film: Film, status: str, error: str | None = None) -> Film:
+    """Set a film's status; "running" counts an attempt, "done" clears the error."""
+    _set_status(film, status, error)
+    session.flush()
+    return film
+
+
+def set_shot_status(session: Session, shot: Shot, status: str, error: str | None = None) -> Shot:
+    """Set a shot's status; "running" counts an attempt, "done" clears the error."""
+    _set_status(shot, status, error)
+    session.flush()
+    return shot
+
+
+def add_event(
+    session: Session,
+    *,
+    event_type: str,
+    outcome: str,
+    agent: str,
+    detail: str = "",
+    outcome_detail: Mapping[str, Any] | None = None,
+    film: Film | None = None,
+    shot: Shot | None = None,
+    run: Run | None = None,
+    when: dt.datetime | None = None,
+) -> Event:
+    """Record a PREMIS-style event (see :class:`catalog.models.EventType` for event types).
+
+    Arguments:
+        outcome: "success", "failure" or "skipped".
+        agent: software and versions (:func:`agent_string`).
+        film, shot: the object; the shot's film is linked when no film is given.
+        when: timezone-aware time of the event; default now.
+
+    Raises:
+        ValueError: unknown outcome, empty event type or agent, naive ``when``.
+    """
+    if not event_type or not agent:
+        raise ValueError("an event needs an event_type and an agent (e.g. agent_string('PySceneDetect 0.7.2'))")
+    if when is not None and when.tzinfo is None:
+        raise ValueError("`when` must be timezone-aware, e.g. datetime.now(timezone.utc)")
+    if film is None and shot is not None:
+        film = session.get(Film, shot.film_id)
+    identifier = None
+    if film is not None:
+        identifier = f"sha256:{film.sha256}" + (f"#shot={shot.index}" if shot is not None else "")
+    event = Event(
+        event_type=str(event_type), outcome=Outcome(outcome), agent=agent, detail=detail,
+        outcome_detail=_jsonable(outcome_detail) if outcome_detail is not None else None,
+        object_identifier=identifier, film_id=film.id if film is not None else None,
+        shot_id=shot.id if shot is not None else None, run_id=run.id if run is not None else None,
+    )
+    if when is not None:
+        event.datetime = when
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_file(
+    session: Session, *, kind: str, path: str, sha256: str, size_bytes: int,
+    film: Film | None = None, shot: Shot | None = None, run: Run | None = None,
+) -> OutputFile:
+    """Record a file the pipeline wrote; recording the same (kind, path, sha256) again is a no-op."""
+    _check_sha256(sha256)
+    row = {"kind": kind, "path": str(path), "sha256": sha256, "size_bytes": int(size_bytes),
+           "film_id": film.id if film is not None else (shot.film_id if shot is not None else None),
+           "shot_id": shot.id if shot is not None else None, "run_id": run.id if run is not None else None}
+    _insert_ignore(session, OutputFile.__table__, [row], ["kind", "path", "sha256"])
+    return session.scalars(sa.select(OutputFile).where(
+        OutputFile.kind == kind, OutputFile.path == str(path), OutputFile.sha256 == sha256)).one()
+
+
+def _jsonable(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy: values JSON cannot hold (paths, dates, models) become strings."""
+    return json.loads(json.dumps(dict(value), default=str))
+
+
+def start_run(
+    session: Session, *, flow_run_id: str | None, flow_name: str,
+    parameters: Mapping[str, Any] | None, code_version: str | None,
+) -> Run:
+    """Record the start of a pipeline run (status running); parameters are stored as JSON."""
+    run = Run(flow_run_id=str(flow_run_id) if flow_run_id is not None else None, flow_name=flow_name,
+              parameters=_jsonable(parameters or {}), code_version=code_version, status=Status.RUNNING)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(session: Session, run: Run, status: str) -> Run:
+    """Record the end of a run with its final status (e.g. "done" or "failed")."""
+    run.status = Status(status)
+    run.finished = dt.datetime.now(dt.UTC)
+    session.flush()
+    return run
+
+
+def get_film(session: Session, film_id: int) -> Film:
+    """The film with this id.
+
+    Raises:
+        LookupError: no such film.
+    """
+    film = session.get(Film, film_id)
+    if film is None:
+        raise LookupError(f"no film with id {film_id} in the catalog; list films with `foleyflow status`")
+    return film
+
+
+def get_film_by_sha(session: Session, sha256: str) -> Film | None:
+    """The film whose file has this sha256, or None."""
+    return session.scalars(sa.select(Film).where(Film.sha256 == sha256)).one_or_none()
+
+
+def get_collection(session: Session, name: str) -> Collection | None:
+    """The collection with this name, or None."""
+    return session.scalars(sa.select(Collection).where(Collection.name == name)).one_or_none()
+
+
+def list_films(session: Session, collection: Collection | None = None) -> list[Film]:
+    """Films (of one collection, or all) ordered by id, with their shots loaded."""
+    query = _films_with_shots()
+    if collection is not None:
+        query = query.join(CollectionFilm, CollectionFilm.film_id == Film.id).where(
+            CollectionFilm.collection_id == collection.id)
+    return list(session.scalars(query))
+
+
+def _films_with_shots() -> sa.Select[tuple[Film]]:
+    # populate_existing: reload shots even for films already in the session
+    return (sa.select(Film).options(selectinload(Film.shots)).order_by(Film.id)
+            .execution_options(populate_existing=True))
+
+
+def shots_to_run(session: Session, film: Film) -> list[Shot]:
+    """The film's shots that are not done (pending, running, failed or rejected), by index."""
+    return list(session.scalars(sa.select(Shot).where(
+        Shot.film_id == film.id, Shot.status != Status.DONE.value).order_by(Shot.index)))
+
+
+def events_for(session: Session, *, film: Film | None = None, shot: Shot | None = None,
+               run: Run | None = None) -> list[Event]:
+    """Events linked to the given film / shot / run (all given must match), oldest first."""
+    query = sa.select(Event).order_by(Event.datetime, Event.id)
+    for column, obj in ((Event.film_id, film), (Event.shot_id, shot), (Event.run_id, run)):
+        if obj is not None:
+            query = query.where(column == obj.id)
+    return list(session.scalars(query))
+
+
+def status_report(session: Session, film_id: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Status of every film (or one) and its shots, as plain data for the CLI and reports.
+
+    Returns:
+        ``{"films": [{"id", "title", "path", "sha256", "status", "error",
+        "shots": [{"id", "index", "start_frame", "end_frame", "status", "error"}]}]}``
+        ordered by film id and shot index.
+
+    Raises:
+        LookupError: ``film_id`` is not in the catalog.
+    """
+    query = _films_with_shots()
+    if film_id is not None:
+        query = query.where(Film.id == film_id)
+    films = list(session.scalars(query))
+    if film_id is not None and not films:
+        get_film(session, film_id)  # raises the LookupError
+    return {"films": [{
+        "id": film.id, "title": film.title, "path": film.path, "sha256": film.sha256,
+        "status": str(film.status), "error": film.error,
+        "shots": [{"id": s.id, "index": s.index, "start_frame": s.start_frame, "end_frame": s.end_frame,
+                   "status": str(s.status), "error": s.error} for s in film.shots],
+    } for film in films]}

@@ -1,0 +1,68 @@
+"""Test-wide setup: an isolated Prefect home and foleyflow home, a Prefect test server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="foleyflow-tests-"))
+# Before anything imports prefect: never touch the user's ~/.prefect or foleyflow-data.
+os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect")
+os.environ["FOLEYFLOW_HOME"] = str(_SESSION_DIR / "home")
+os.environ.pop("FOLEYFLOW_CATALOG_URL", None)
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import foleyflow  # noqa: E402,F401  (offline defaults)
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FOOTAGE = SHARED / "footage"
+DAMAGE = SHARED / "damage"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A Prefect test server for the whole session (started on first use)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def foleyflow_home(tmp_path, monkeypatch):
+    """A fresh FOLEYFLOW_HOME (and so a fresh SQLite catalog) for one test."""
+    from catalog.db import dispose_engines
+    from foleyflow.settings import get_settings
+
+    home = tmp_path / "ff-home"
+    monkeypatch.setenv("FOLEYFLOW_HOME", str(home))
+    monkeypatch.delenv("FOLEYFLOW_CATALOG_URL", raising=False)
+    get_settings(fresh=True)
+    yield home
+    dispose_engines()
+    monkeypatch.undo()
+    get_settings(fresh=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_shared(*names: str) -> Path:
+    """Skip the test unless ../shared/footage holds these files."""
+    for name in names:
+        if not (FOOTAGE / name).exists():
+            pytest.skip(f"../shared/footage/{name} not present")
+    return FOOTAGE
