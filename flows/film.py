@@ -195,8 +195,10 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
                 failed.append(f"shot {sh.index}: {reason}")
 
     # 5. one cleaned film to watch, when every shot is clean.
-    if not failed:
-        dst = film_dir / f"cleaned-{cfg_key}{suffix}"
+    dst = film_dir / f"cleaned-{cfg_key}{suffix}"
+    with session_scope() as s:
+        up_to_date = not futures and s.get(Film, film_id).cleaned_path == str(dst) and dst.exists()
+    if not failed and not up_to_date:
         try:
             out = stages.assemble(parts, dst, film_id)
         except Exception as exc:  # noqa: BLE001

@@ -174,7 +174,9 @@ class VideoWriter:
         self.frames = 0
         rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.partial), mode="w")
+        # bitexact: no random UIDs or dates in the container, so the same frames give the same
+        # bytes and the same sha256 (reproducible, content-addressed outputs)
+        self._container = av.open(str(self.partial), mode="w", options={"fflags": "+bitexact"})
         if codec == "ffv1":
             stream = self._container.add_stream("ffv1", rate=rate)
             stream.options = {"level": "3", "slices": "4", "slicecrc": "1", "g": "1"}

@@ -30,7 +30,7 @@ def concat_parts(parts: Sequence[str | os.PathLike], dst: str | os.PathLike) -> 
     try:
         with av.open(str(parts[0])) as first:
             template = first.streams.video[0]
-            out = av.open(str(partial), mode="w")
+            out = av.open(str(partial), mode="w", options={"fflags": "+bitexact"})
             ostream = out.add_stream_from_template(template)
             key = (template.codec_context.name, template.codec_context.width, template.codec_context.height)
         frames_before = 0  # frames written so far; timestamps are derived from it, so no rounding drifts

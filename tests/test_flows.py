@@ -1,0 +1,116 @@
+"""Flows end to end on real (synthetic) video files, a real SQLite catalog and a Prefect test server."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.media import write_video
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def collection_dir(tmp_path):
+    folder = tmp_path / "reels"
+    folder.mkdir()
+    write_video(folder / "alpha.mp4", frames=72, fps=24, scenes=3)
+    write_video(folder / "beta.mp4", frames=48, fps=24, scenes=2, audio=True)
+    (folder / "gamma.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but then nothing useful" * 40)
+    return folder
+
+
+def _counts(session) -> dict[str, int]:
+    from catalog.models import Event, Film, OutputFile, Shot
+
+    return {m.__name__: session.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Film, Shot, OutputFile, Event)}
+
+
+def _cleaning_events(session) -> int:
+    from catalog.models import Event
+
+    return session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.event_type == "cleaning"))
+
+
+def test_collection_finishes_good_films_and_records_the_corrupt_one(prefect_harness, foleyflow_home, collection_dir):
+    from catalog import repo
+    from catalog.db import session_scope
+    from flows.collection import process_collection
+
+    summary = process_collection(str(collection_dir))
+    assert summary["failed"] == 1
+    with session_scope() as s:
+        report = repo.status_report(s)
+        counts, cleanings = _counts(s), _cleaning_events(s)
+    by_title = {f["title"]: f for f in report["films"]}
+    assert by_title["alpha"]["status"] == "done" and len(by_title["alpha"]["shots"]) == 3
+    assert by_title["beta"]["status"] == "done" and len(by_title["beta"]["shots"]) == 2
+    assert all(sh["status"] == "done" for f in ("alpha", "beta") for sh in by_title[f]["shots"])
+    assert by_title["gamma"]["status"] == "failed"
+    assert "not a readable video" in by_title["gamma"]["error"]
+    assert [sh["start_frame"] for sh in by_title["alpha"]["shots"]] == [0, 24, 48]
+
+    # Every good shot has a cleaned file and a keyframe on disk, with its sha256 in the catalog.
+    from catalog.models import Shot
+
+    with session_scope() as s:
+        shots = s.scalars(sa.select(Shot)).all()
+        for shot in shots:
+            assert shot.cleaned_sha256 and shot.keyframe_sha256
+            from pathlib import Path
+
+            assert Path(shot.cleaned_path).exists() and Path(shot.keyframe_path).exists()
+
+    # Shot-level task runs read like a shot list in the UI.
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        names = {tr.name for tr in client.read_task_runs()}
+    film_id = by_title["alpha"]["id"]
+    assert {f"film-{film_id}-shot-{i:04d}-clean" for i in range(3)} <= names
+
+    # A second run adds no rows and redoes no cleaning.
+    again = process_collection(str(collection_dir))
+    assert again["failed"] == 1
+    with session_scope() as s:
+        counts2, cleanings2 = _counts(s), _cleaning_events(s)
+    assert counts2["Film"] == counts["Film"] and counts2["Shot"] == counts["Shot"]
+    assert counts2["OutputFile"] == counts["OutputFile"]
+    assert cleanings2 == cleanings
+
+
+def test_a_failing_shot_fails_alone_and_a_rerun_redoes_only_it(prefect_harness, foleyflow_home, tmp_path, monkeypatch):
+    from catalog import repo
+    from catalog.db import session_scope
+    from flows.collection import process_collection
+    import tasks.stages
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_video(folder / "film.mp4", frames=72, fps=24, scenes=3)
+    real = tasks.stages.clean_video
+
+    def flaky(src, dst, *, start=0, stop=None, config=None):
+        if start == 24:
+            raise RuntimeError("simulated decoder crash in shot 1")
+        return real(src, dst, start=start, stop=stop, config=config)
+
+    monkeypatch.setattr(tasks.stages, "clean_video", flaky)
+    summary = process_collection(str(folder))
+    assert summary["failed"] == 1
+    with session_scope() as s:
+        film = repo.status_report(s)["films"][0]
+        before = _cleaning_events(s)
+    assert [sh["status"] for sh in film["shots"]] == ["done", "failed", "done"]
+    assert "simulated decoder crash" in film["shots"][1]["error"]
+    assert film["status"] == "failed" and "shot 1" in film["error"]
+
+    monkeypatch.setattr(tasks.stages, "clean_video", real)
+    summary = process_collection(str(folder))
+    assert summary["failed"] == 0
+    with session_scope() as s:
+        film = repo.status_report(s)["films"][0]
+        after = _cleaning_events(s)
+    assert [sh["status"] for sh in film["shots"]] == ["done", "done", "done"]
+    assert film["status"] == "done" and film["error"] is None
+    assert after == before + 1  # only the failed shot was cleaned again
