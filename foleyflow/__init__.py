@@ -23,6 +23,9 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     # pyannote.audio sends usage metrics unless told not to.
     "PYANNOTE_METRICS_ENABLED": "false",
+    # Not about the network: Prefect's temporary local server gets 20 s to start by default,
+    # too little on a busy 2-core machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

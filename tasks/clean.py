@@ -113,6 +113,7 @@ class _Frame:
     y: np.ndarray  # float32 HxW
     u: np.ndarray  # float32 H/2 x W/2
     v: np.ndarray
+    small: np.ndarray | None = None  # uint8 half-size luma for optical flow
 
 
 def _split(yuv: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,12 +138,20 @@ def noise_sigma(y: np.ndarray) -> float:
     return float(np.median(response) / (0.6745 * 6.0))  # |N| has norm 6; median |x| = 0.6745 sigma
 
 
+def _temporal_sigma(y: np.ndarray, prev: np.ndarray, nxt: np.ndarray) -> float:
+    """Noise level from the residual against the motion-compensated neighbours (robust median)."""
+    r = (y[::3, ::3] - 0.5 * (prev[::3, ::3] + nxt[::3, ::3]))
+    # var(y - (a + b) / 2) = 1.5 sigma^2 for independent noise of equal level
+    return float(np.median(np.abs(r)) / 0.6745 / np.sqrt(1.5))
+
+
 class _Cleaner:
     def __init__(self, config: CleanConfig, h: int, w: int) -> None:
         self.c = config
         self.h, self.w = h, w
         self.on = set(config.steps)
         self.flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flows: dict[tuple[int, int], np.ndarray] = {}
         gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
         self.grid = (gx, gy)
         cgy, cgx = np.mgrid[0:h // 2, 0:w // 2].astype(np.float32)
@@ -230,8 +239,31 @@ class _Cleaner:
         elif len(window) == 2:
             yield self._clean_one(window[1], window[0], None, need_mc)
 
-    def _warp_to(self, cur_small: np.ndarray, other: _Frame, other_small: np.ndarray) -> tuple[np.ndarray, ...]:
-        flow = self.flow.calc(cur_small, other_small, None)  # where each current pixel is in `other`
+    def _flow(self, a: _Frame, b: _Frame) -> np.ndarray:
+        """Half-resolution flow from frame ``a`` to frame ``b`` (where each pixel of ``a`` is in ``b``).
+
+        Cached: at frame t the flows t->t+1 and t+1->t are computed, and at t+1 they are
+        reused as its backward pair, so the forward-backward check costs no extra flow.
+        """
+        key = (a.number, b.number)
+        if key not in self._flows:
+            self._flows[key] = self.flow.calc(self._small(a), self._small(b), None)
+            for old in [k for k in self._flows if max(k) < a.number - 1]:
+                del self._flows[old]
+        return self._flows[key]
+
+    def _reliable(self, fab: np.ndarray, fba: np.ndarray) -> np.ndarray:
+        """Pixels whose motion is confirmed by the flow back (no occlusion, no flow error), full size."""
+        cx, cy = self.cgrid
+        back = cv2.remap(fba, cx + fab[..., 0], cy + fab[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.hypot(fab[..., 0] + back[..., 0], fab[..., 1] + back[..., 1])
+        ok = (err < 0.5 + 0.1 * np.hypot(fab[..., 0], fab[..., 1])).astype(np.uint8)
+        ok = cv2.erode(ok, np.ones((3, 3), np.uint8))  # motion boundaries are unreliable on both sides
+        return cv2.resize(ok, (self.w, self.h), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+    def _warp_to(self, f: _Frame, other: _Frame) -> tuple[np.ndarray, ...]:
+        flow = self._flow(f, other)
+        reliable = self._reliable(flow, self._flow(other, f))
         cx, cy = self.cgrid
         mx, my = cx + flow[..., 0], cy + flow[..., 1]
         u = cv2.remap(other.u, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -239,37 +271,42 @@ class _Cleaner:
         big = cv2.resize(flow, (self.w, self.h), interpolation=cv2.INTER_LINEAR) * 2.0
         gx, gy = self.grid
         y = cv2.remap(other.y, gx + big[..., 0], gy + big[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return y, u, v
+        return y, u, v, reliable
 
-    @staticmethod
-    def _small(f: _Frame) -> np.ndarray:
-        return cv2.resize(np.clip(f.y, 0, 255).astype(np.uint8), (f.y.shape[1] // 2, f.y.shape[0] // 2),
-                          interpolation=cv2.INTER_AREA)
+    def _small(self, f: _Frame) -> np.ndarray:
+        if f.small is None:
+            f.small = cv2.resize(np.clip(f.y, 0, 255).astype(np.uint8), (self.w // 2, self.h // 2),
+                                 interpolation=cv2.INTER_AREA)
+        return f.small
 
     def _clean_one(self, f: _Frame, prev: _Frame | None, nxt: _Frame | None, need_mc: bool) -> _Frame:
-        sigma = max(noise_sigma(f.y), 0.5)
-        self.stats["noise_sigma"].append(sigma)
+        sigma = spatial_sigma = max(noise_sigma(f.y), 0.5)
         neighbours = [n for n in (prev, nxt) if n is not None]
         if need_mc and neighbours:
-            cur_small = self._small(f)
-            warped = [self._warp_to(cur_small, n, self._small(n)) for n in neighbours]
+            warped = [self._warp_to(f, n) for n in neighbours]
             if len(warped) == 1:
                 warped = warped * 2
-            (py, pu, pv), (ny, nu, nv) = warped
-            if "dust" in self.on:
-                self._dust(f, sigma, py, ny, pu, nu, pv, nv)
+            (py, pu, pv, pok), (ny, nu, nv, nok) = warped
+            # Texture can pass for noise in a single frame; the motion-compensated residual
+            # cannot. Take the lower estimate, so that clean footage is never smoothed.
+            sigma = max(min(sigma, _temporal_sigma(f.y, py, ny)), 0.5)
+            if "dust" in self.on and len(neighbours) == 2:  # a spike needs a frame on each side
+                self._dust(f, sigma, py, ny, pu, nu, pv, nv, pok & nok)
             if "grain" in self.on:
-                self._grain(f, sigma, py, ny, pu, nu, pv, nv)
+                self._grain(f, sigma, py, ny, pu, nu, pv, nv, pok, nok)
+        self.stats["noise_sigma"].append(sigma)
         if "scratches" in self.on:
-            self._scratches(f, sigma)
+            # the spatial estimate includes texture: a scratch must stand out from texture too
+            self._scratches(f, spatial_sigma)
+        f.small = None  # the picture changed; neighbours recompute from the cleaned frame if needed
         return f
 
-    def _dust(self, f, sigma, py, ny, pu, nu, pv, nv) -> None:
+    def _dust(self, f, sigma, py, ny, pu, nu, pv, nv, reliable) -> None:
         c = self.c
         d1, d2 = f.y - py, f.y - ny
         thr = max(c.dust_k * sigma, c.dust_min)
         agree = np.abs(py - ny) < (c.dust_agree * sigma + c.dust_min * 0.5)
-        spike = (((d1 > thr) & (d2 > thr)) | ((d1 < -thr) & (d2 < -thr))) & agree
+        spike = (((d1 > thr) & (d2 > thr)) | ((d1 < -thr) & (d2 < -thr))) & agree & reliable
         count = int(spike.sum())
         self.stats["dust_px"].append(count)
         if not count:
@@ -285,13 +322,13 @@ class _Cleaner:
             f.u = np.where(cmask, 0.5 * (pu + nu), f.u)
             f.v = np.where(cmask, 0.5 * (pv + nv), f.v)
 
-    def _grain(self, f, sigma, py, ny, pu, nu, pv, nv) -> None:
+    def _grain(self, f, sigma, py, ny, pu, nu, pv, nv, pok, nok) -> None:
         c = self.c
         if c.grain_strength <= 0 or sigma < 1.0:
             return  # clean footage: leave it alone
         s2 = 2.0 * (2.0 * sigma) ** 2
-        w1 = c.grain_strength * np.exp(-((f.y - py) ** 2) / s2)
-        w2 = c.grain_strength * np.exp(-((f.y - ny) ** 2) / s2)
+        w1 = c.grain_strength * np.exp(-((f.y - py) ** 2) / s2) * pok
+        w2 = c.grain_strength * np.exp(-((f.y - ny) ** 2) / s2) * nok
         total = 1.0 + w1 + w2
         f.y = (f.y + w1 * py + w2 * ny) / total
         cw1 = cv2.resize(w1, (self.w // 2, self.h // 2), interpolation=cv2.INTER_AREA)
@@ -317,8 +354,8 @@ class _Cleaner:
             ridges.append(profile - cv2.blur(profile.reshape(1, -1), kernel).ravel())
         ridges = np.asarray(ridges)
         thr = max(c.scratch_min, 1.5 * sigma)
-        up = (ridges > thr).sum(axis=0) >= 3
-        down = (ridges < -thr).sum(axis=0) >= 3
+        up = (ridges > thr).all(axis=0)  # top to bottom of the frame
+        down = (ridges < -thr).all(axis=0)
         cols = np.flatnonzero(up | down)
         previous = getattr(self, "_scratch_prev", None)
         self._scratch_prev = cols
