@@ -164,23 +164,48 @@ def _hanning(shape: tuple[int, int]) -> np.ndarray:
     return cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
 
 
+def _phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Integer (dx, dy) that moves ``a`` onto ``b``: the peak of the phase correlation.
+
+    NumPy's FFT rather than cv2.phaseCorrelate, whose sub-pixel fit was seen to fail
+    (negative response, wild shift) on strongly shaken frames.
+    """
+    window = _hanning(a.shape)
+    fa = np.fft.rfft2((a - a.mean()) * window)
+    fb = np.fft.rfft2((b - b.mean()) * window)
+    cross = fb * np.conj(fa)
+    surface = np.fft.irfft2(cross / (np.abs(cross) + 1e-9), s=a.shape)
+    dy, dx = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    h, w = a.shape
+    return float(dx - w if dx > w // 2 else dx), float(dy - h if dy > h // 2 else dy)
+
+
 def _aligned_difference(previous: np.ndarray, current: np.ndarray) -> float:
     """Mean absolute difference after undoing the global shift between the frames.
 
-    Camera shake, gate weave and pans move the whole picture; aligned by phase
-    correlation they leave little difference, while a cut leaves a lot.
+    Camera shake, gate weave and pans move the whole picture; aligned they leave
+    little difference, while a cut leaves a lot. The shift is the best of the
+    phase-correlation peaks (NumPy's and OpenCV's sub-pixel estimate, each with
+    its 3x3 neighbourhood) and no shift at all: a single estimate was seen to be
+    off by a pixel or two on shaken frames, enough to look like a cut.
     """
     a, b = previous.astype(np.float32), current.astype(np.float32)
-    window = _hanning(a.shape)
-    (dx, dy), response = cv2.phaseCorrelate(a - a.mean(), b - b.mean(), window)
-    if not np.isfinite(response) or response < 0.05:
-        dx = dy = 0.0  # no reliable shift: compare as they are
-    shifted = cv2.warpAffine(a, np.float32([[1, 0, dx], [0, 1, dy]]), (a.shape[1], a.shape[0]),
-                             borderMode=cv2.BORDER_REFLECT)
-    m = max(2, int(np.ceil(max(abs(dx), abs(dy)))) + 2)
-    if 2 * m >= min(a.shape):
-        return float(np.mean(np.abs(shifted - b)))
-    return float(np.mean(np.abs(shifted[m:-m, m:-m] - b[m:-m, m:-m])))
+    candidates = {(0, 0)}
+    px, py = _phase_shift(a, b)
+    (cx, cy), _ = cv2.phaseCorrelate(a, b)
+    for bx, by in ((px, py), (cx, cy)):
+        if np.isfinite(bx) and np.isfinite(by) and abs(bx) < a.shape[1] / 3 and abs(by) < a.shape[0] / 3:
+            candidates |= {(int(round(bx)) + i, int(round(by)) + j) for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    m = 2 + max(max(abs(dx), abs(dy)) for dx, dy in candidates)
+    if 2 * m >= min(a.shape) - 8:
+        m = 0
+    inner = (slice(m, a.shape[0] - m), slice(m, a.shape[1] - m))
+    best = float("inf")
+    for dx, dy in candidates:
+        shifted = cv2.warpAffine(a, np.float32([[1, 0, dx], [0, 1, dy]]), (a.shape[1], a.shape[0]),
+                                 borderMode=cv2.BORDER_REFLECT)
+        best = min(best, float(np.mean(np.abs(shifted[inner] - b[inner]))))
+    return best
 
 
 def _stands_out(frame: int, scores: dict[int, float], config: ShotConfig) -> bool:
