@@ -59,6 +59,8 @@ class CleanConfig:
     dust_min: float = 14.0  # ...and by at least this many levels
     dust_agree: float = 2.5  # the neighbours must agree within this many sigmas (+dust_min/2)
     grain_strength: float = 1.0  # 0 = off; scales the temporal averaging weight
+    grain_tolerance: float = 3.0  # neighbours within this many noise sigmas are averaged in
+    grain_recursive: float = 2.0  # extra weight of the (already cleaned) previous frame
     grain_spatial: float = 0.0  # weight of an extra spatial (bilateral) pass, 0..1: +0.2 dB for -25% speed
     scratch_min: float = 6.0  # minimum column-profile ridge height in levels
     scratch_max_width: int = 3  # widest scratch in pixels
@@ -326,8 +328,9 @@ class _Cleaner:
         c = self.c
         if c.grain_strength <= 0 or sigma < 1.0:
             return  # clean footage: leave it alone
-        s2 = 2.0 * (2.0 * sigma) ** 2
-        w1 = c.grain_strength * np.exp(-((f.y - py) ** 2) / s2) * pok
+        s2 = 2.0 * (self.c.grain_tolerance * sigma) ** 2
+        # the previous frame is already cleaned (less noisy): it counts more, like a recursive filter
+        w1 = c.grain_recursive * c.grain_strength * np.exp(-((f.y - py) ** 2) / s2) * pok
         w2 = c.grain_strength * np.exp(-((f.y - ny) ** 2) / s2) * nok
         total = 1.0 + w1 + w2
         f.y = (f.y + w1 * py + w2 * ny) / total
