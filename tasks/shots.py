@@ -140,7 +140,7 @@ def detect_shots(path: str | os.PathLike, *, config: ShotConfig = ShotConfig()) 
         norm = (gray.astype(np.float32) - mean) * (config.normalised_contrast / max(std, config.min_contrast)) + 128.0
         norm = cv2.GaussianBlur(np.clip(norm, 0, 255).astype(np.uint8), (config.blur, config.blur), 0)
         if previous is not None:
-            scores[number] = _aligned_difference(previous, norm)
+            scores[number] = _aligned_difference(previous, norm, floor=config.min_aligned_difference)
         previous = norm
         cuts = detector.process_frame(FrameTimecode(number, fps), cv2.merge([norm, norm, norm]))
         candidates.extend(int(c.frame_num) for c in cuts)
@@ -180,7 +180,7 @@ def _phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(dx - w if dx > w // 2 else dx), float(dy - h if dy > h // 2 else dy)
 
 
-def _aligned_difference(previous: np.ndarray, current: np.ndarray) -> float:
+def _aligned_difference(previous: np.ndarray, current: np.ndarray, floor: float = 0.0) -> float:
     """Mean absolute difference after undoing the global shift between the frames.
 
     Camera shake, gate weave and pans move the whole picture; aligned they leave
@@ -190,6 +190,9 @@ def _aligned_difference(previous: np.ndarray, current: np.ndarray) -> float:
     off by a pixel or two on shaken frames, enough to look like a cut.
     """
     a, b = previous.astype(np.float32), current.astype(np.float32)
+    plain = float(np.mean(np.abs(a[4:-4, 4:-4] - b[4:-4, 4:-4])))
+    if plain < floor:
+        return plain  # already below any cut threshold: no shift can make it a cut
     candidates = {(0, 0)}
     px, py = _phase_shift(a, b)
     (cx, cy), _ = cv2.phaseCorrelate(a, b)
