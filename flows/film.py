@@ -125,8 +125,15 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
                    outcome_detail={"config": shot_config.cache_key_part()}, film=row, run=run)
         shot_ids = {sh.index: sh.id for sh in shot_rows}
 
-    kf_state = stages.keyframes(path, sha256, film_id, shot_list, film_dir / "keyframes", return_state=True)
-    if kf_state.is_completed():
+    with session_scope() as s:  # the catalog first: keyframes recorded and on disk need no new pass
+        have_keyframes = all(
+            (shot := s.get(Shot, shot_ids[sh.index])).keyframe_sha256 and Path(shot.keyframe_path or "").exists()
+            for sh in shot_list.shots)
+    kf_state = None if have_keyframes else stages.keyframes(path, sha256, film_id, shot_list, film_dir / "keyframes",
+                                                             return_state=True)
+    if kf_state is None:
+        pass
+    elif kf_state.is_completed():
         thumbs = kf_state.result()
         with session_scope() as s:
             run = _run(s, run_id)

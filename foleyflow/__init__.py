@@ -36,3 +36,7 @@ def apply_offline_defaults() -> None:
 
 
 apply_offline_defaults()
+
+from foleyflow._malloc import tune_malloc  # noqa: E402
+
+tune_malloc()

@@ -76,3 +76,13 @@ def test_short_demo_film_has_its_cuts_events_and_manifests(tmp_path):
 def test_default_demo_is_at_least_30_seconds_with_several_shots():
     spec = DemoSpec()
     assert spec.duration >= 30 and len(spec.shots) >= 5
+
+
+def test_a_second_build_reuses_the_same_film(tmp_path):
+    spec = DemoSpec(width=96, height=72, seconds_per_shot=0.5, shots=("ball", "door"))
+    first = build_demo_film(tmp_path, spec)
+    data = first.path.read_bytes()
+    again = build_demo_film(tmp_path, spec)
+    assert again.path.read_bytes() == data and again.cuts == first.cuts
+    other = build_demo_film(tmp_path, DemoSpec(width=96, height=72, seconds_per_shot=0.5, shots=("door", "ball")))
+    assert other.cuts == [12] and other.path.read_bytes() != data

@@ -63,6 +63,13 @@ def test_demo_runs_offline_and_a_second_demo_adds_no_rows(tmp_path):
                             capture_output=True, text=True, timeout=1100)
     assert second.returncode == 0, second.stderr[-3000:]
     assert _catalog_counts(tmp_path / "home") == counts
+    # the second run only re-checked fixity and re-read the metadata: nothing was redone
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
+    with engine.connect() as c:
+        redone = c.execute(sa.text("select distinct event_type from event where run_id = "
+                                   "(select max(id) from run)")).scalars().all()
+    engine.dispose()
+    assert sorted(redone) == ["fixity check", "metadata extraction"]
 
 
 @pytest.mark.timeout(900)
