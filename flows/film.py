@@ -10,6 +10,7 @@ the collection run (and the Prefect UI) shows it as failed.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -154,57 +155,13 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
     clean_config = options.clean_config()
     cfg_key = clean_config.cache_key_part()[:12]
     suffix = ".mkv" if clean_config.codec == "ffv1" else ".mp4"
-    futures = {}
-    reused: dict[int, Path] = {}
-    with session_scope() as s:
-        for sh in shot_list.shots:
-            dst = film_dir / "shots" / f"{sh.index:04d}-{sh.start_frame}-{sh.end_frame}" / f"cleaned-{cfg_key}{suffix}"
-            shot = s.get(Shot, shot_ids[sh.index])
-            if shot.status == Status.DONE and shot.cleaned_path == str(dst) and dst.exists():
-                reused[sh.index] = dst  # the catalog says it is done: nothing to run
-                continue
-            repo.set_shot_status(s, shot, Status.RUNNING)
-            futures[sh.index] = stages.clean_shot.submit(path, sha256, film_id, sh.index, sh.start_frame,
-                                                         sh.end_frame, clean_config, dst)
-    failed: list[str] = []
-    parts: list[Path] = []
-    for sh in shot_list.shots:
-        if sh.index in reused:
-            parts.append(reused[sh.index])
-            continue
-        futures[sh.index].wait()
-        state = futures[sh.index].state
-        with session_scope() as s:
-            shot = s.get(Shot, shot_ids[sh.index])
-            row = s.get(Film, film_id)
-            run = _run(s, run_id)
-            if state.is_completed():
-                result = state.result()
-                digest = _sha256(result.output)
-                shot.cleaned_path, shot.cleaned_sha256 = str(result.output), digest
-                repo.record_file(s, kind="cleaned_video", path=str(result.output), sha256=digest,
-                                 size_bytes=result.output.stat().st_size, film=row, shot=shot, run=run)
-                if state.name != "Cached":
-                    _event(s, EventType.CLEANING, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
-                           detail=f"steps {','.join(clean_config.steps) or 'none'}; {result.frames} frames",
-                           outcome_detail=result.to_json(), film=row, shot=shot, run=run)
-                repo.set_shot_status(s, shot, Status.DONE)
-                parts.append(result.output)
-            else:
-                try:
-                    state.result()
-                    reason = state.message or "unknown error"
-                except Exception as exc:  # noqa: BLE001
-                    reason = f"{type(exc).__name__}: {exc}"
-                repo.set_shot_status(s, shot, Status.FAILED, error=reason)
-                _event(s, EventType.CLEANING, Outcome.FAILURE, agent("opencv-python-headless", "av"),
-                       detail=reason, film=row, shot=shot, run=run)
-                failed.append(f"shot {sh.index}: {reason}")
+    parts, failed, ran = _clean_shots(path, sha256, film_id, run_id, shot_list, shot_ids, clean_config,
+                                      film_dir, f"cleaned-{cfg_key}{suffix}", options.max_workers)
 
     # 5. one cleaned film to watch, when every shot is clean.
     dst = film_dir / f"cleaned-{cfg_key}{suffix}"
     with session_scope() as s:
-        up_to_date = not futures and s.get(Film, film_id).cleaned_path == str(dst) and dst.exists()
+        up_to_date = not ran and s.get(Film, film_id).cleaned_path == str(dst) and dst.exists()
     if not failed and not up_to_date:
         try:
             out = stages.assemble(parts, dst, film_id)
@@ -232,6 +189,77 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
         raise FilmFailed(report["error"])
     return {"film_id": film_id, "path": str(path), "status": report["status"], "error": None,
             "shots": len(report["shots"]), "failed_shots": 0}
+
+
+def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot_list, shot_ids: dict[int, int],
+                 clean_config, film_dir: Path, name: str, max_workers: int) -> tuple[list[Path], list[str], int]:
+    """Clean every shot not done yet, at most ``max_workers`` at a time, recording each in the catalog.
+
+    The bound is kept here, not left to the task runner: every shot in flight holds its decoder,
+    its cleaning windows and its encoder, so submitting a whole film at once would make memory grow
+    with the number of shots. Shots are recorded in order as they finish.
+
+    Returns:
+        (cleaned files in shot order, failure reasons, number of shots that ran)
+    """
+    parts: dict[int, Path] = {}
+    failed: list[str] = []
+    todo: list[tuple[int, Path]] = []
+    with session_scope() as s:
+        for sh in shot_list.shots:
+            dst = film_dir / "shots" / f"{sh.index:04d}-{sh.start_frame}-{sh.end_frame}" / name
+            shot = s.get(Shot, shot_ids[sh.index])
+            if shot.status == Status.DONE and shot.cleaned_path == str(dst) and dst.exists():
+                parts[sh.index] = dst  # the catalog says it is done: nothing to run
+            else:
+                todo.append((sh.index, dst))
+    by_index = {sh.index: sh for sh in shot_list.shots}
+    in_flight: deque = deque()
+
+    def submit(index: int, dst: Path) -> None:
+        sh = by_index[index]
+        with session_scope() as s:
+            repo.set_shot_status(s, s.get(Shot, shot_ids[index]), Status.RUNNING)
+        in_flight.append((index, stages.clean_shot.submit(path, sha256, film_id, index, sh.start_frame,
+                                                          sh.end_frame, clean_config, dst)))
+
+    def record(index: int, future) -> None:
+        future.wait()
+        state = future.state
+        with session_scope() as s:
+            shot = s.get(Shot, shot_ids[index])
+            row = s.get(Film, film_id)
+            run = _run(s, run_id)
+            if state.is_completed():
+                result = state.result()
+                digest = _sha256(result.output)
+                shot.cleaned_path, shot.cleaned_sha256 = str(result.output), digest
+                repo.record_file(s, kind="cleaned_video", path=str(result.output), sha256=digest,
+                                 size_bytes=result.output.stat().st_size, film=row, shot=shot, run=run)
+                if state.name != "Cached":
+                    _event(s, EventType.CLEANING, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
+                           detail=f"steps {','.join(clean_config.steps) or 'none'}; {result.frames} frames",
+                           outcome_detail=result.to_json(), film=row, shot=shot, run=run)
+                repo.set_shot_status(s, shot, Status.DONE)
+                parts[index] = result.output
+            else:
+                try:
+                    state.result()
+                    reason = state.message or "unknown error"
+                except Exception as exc:  # noqa: BLE001
+                    reason = f"{type(exc).__name__}: {exc}"
+                repo.set_shot_status(s, shot, Status.FAILED, error=reason)
+                _event(s, EventType.CLEANING, Outcome.FAILURE, agent("opencv-python-headless", "av"),
+                       detail=reason, film=row, shot=shot, run=run)
+                failed.append(f"shot {index}: {reason}")
+
+    for index, dst in todo:
+        if len(in_flight) >= max_workers:
+            record(*in_flight.popleft())
+        submit(index, dst)
+    while in_flight:
+        record(*in_flight.popleft())
+    return [parts[sh.index] for sh in shot_list.shots if sh.index in parts], failed, len(todo)
 
 
 def _shot_table(film_id: int, title: str, report: dict) -> None:

@@ -114,3 +114,35 @@ def test_a_failing_shot_fails_alone_and_a_rerun_redoes_only_it(prefect_harness, 
     assert [sh["status"] for sh in film["shots"]] == ["done", "done", "done"]
     assert film["status"] == "done" and film["error"] is None
     assert after == before + 1  # only the failed shot was cleaned again
+
+
+def test_the_film_flow_cleans_at_most_max_workers_shots_at_once(prefect_harness, foleyflow_home, tmp_path, monkeypatch):
+    """Memory stays flat only if a long film never has all its shots in flight (any task runner)."""
+    import threading
+    import time
+
+    import tasks.stages
+    from flows.film import process_film
+    from flows.options import FilmInput, RunOptions
+
+    write_video(tmp_path / "film.mp4", frames=96, fps=24, scenes=6)
+    real = tasks.stages.clean_video
+    lock = threading.Lock()
+    active, peak = [0], [0]
+
+    def counting(src, dst, *, start=0, stop=None, config=None):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            time.sleep(0.2)  # long enough that an unbounded runner would overlap every shot
+            return real(src, dst, start=start, stop=stop, config=config)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(tasks.stages, "clean_video", counting)
+    # process_film called on its own runs with Prefect's default (unbounded) thread pool.
+    result = process_film(FilmInput(path=str(tmp_path / "film.mp4"), title="six"), options=RunOptions(max_workers=2))
+    assert result["shots"] == 6 and result["status"] == "done"
+    assert peak[0] == 2
