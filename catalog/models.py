@@ -79,6 +79,7 @@ class EventType(StrEnum):
     REVIEW = "review"  # an archivist accepted or rejected a result
     STITCHING = "stitching"
     WATERMARKING = "watermarking"
+    CORPUS_BUILD = "corpus build"  # a Debian package's sounds turned into training clips
 
 
 def utcnow() -> dt.datetime:
@@ -325,3 +326,35 @@ class OutputFile(Base):
     run: Mapped[Run | None] = relationship(lazy="raise")
 
     __table_args__ = (sa.UniqueConstraint("kind", "path", "sha256"),)
+
+
+class CorpusClip(Base):
+    """A recorded sound of the training corpus (models/corpus), identified by its source file's sha256.
+
+    ``path`` is the prepared 16 kHz mono FLAC (``flac_sha256``); ``package`` /
+    ``package_version`` / ``source_file`` say where it came from (``archive!member``
+    inside archives), ``author`` and ``licence`` what its copyright file says.
+    ``dup_group`` joins near-duplicates across packages; they share one ``split``.
+    """
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    clip_id: Mapped[str] = mapped_column(sa.String(16), index=True)
+    path: Mapped[str]
+    flac_sha256: Mapped[str] = mapped_column(sa.String(64))
+    package: Mapped[str] = mapped_column(index=True)
+    package_version: Mapped[str]
+    deb_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    source_file: Mapped[str]
+    author: Mapped[str] = mapped_column(sa.Text)
+    licence: Mapped[str]
+    caption: Mapped[str]
+    description: Mapped[str] = mapped_column(sa.Text)
+    category: Mapped[str] = mapped_column(index=True)
+    duration_s: Mapped[float] = mapped_column(sa.Float)
+    sample_rate: Mapped[int]
+    is_ambience: Mapped[bool]
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
+    dup_group: Mapped[str | None] = mapped_column(sa.String(16))
+    split: Mapped[str] = mapped_column(sa.String(8))
+
+    __table_args__ = (sa.CheckConstraint("split IN ('train', 'eval')", name="split"),)

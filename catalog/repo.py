@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import foleyflow
 from catalog.models import (
-    PROBE_FIELDS, Collection, CollectionFilm, Event, Film, Outcome, OutputFile, Run, Shot, Status,
+    PROBE_FIELDS, Collection, CollectionFilm, CorpusClip, Event, Film, Outcome, OutputFile, Run, Shot, Status,
 )
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -359,3 +359,63 @@ def status_report(session: Session, film_id: int | None = None) -> dict[str, lis
         "shots": [{"id": s.id, "index": s.index, "start_frame": s.start_frame, "end_frame": s.end_frame,
                    "status": str(s.status), "error": s.error} for s in film.shots],
     } for film in films]}
+
+
+#: Columns of a corpus clip row that ``upsert_corpus_clips`` sets (``sha256`` is the key).
+CORPUS_CLIP_FIELDS: tuple[str, ...] = (
+    "clip_id", "path", "flac_sha256", "package", "package_version", "deb_sha256", "source_file", "author",
+    "licence", "caption", "description", "category", "duration_s", "sample_rate", "is_ambience", "fingerprint",
+    "dup_group", "split",
+)
+
+
+def upsert_corpus_clips(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Create or update corpus clips keyed by their source file's sha256; a re-run never duplicates rows.
+
+    Arguments:
+        rows: dicts with ``sha256`` and every name in :data:`CORPUS_CLIP_FIELDS`.
+
+    Returns:
+        How many rows were inserted (the others were updated in place).
+
+    Raises:
+        ValueError: a malformed sha256 or a missing field.
+    """
+    wanted: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        _check_sha256(row.get("sha256", ""))
+        missing = [f for f in CORPUS_CLIP_FIELDS if f not in row]
+        if missing:
+            raise ValueError(f"corpus clip {row.get('sha256')} lacks {missing}")
+        wanted[row["sha256"]] = {"sha256": row["sha256"], **{f: row[f] for f in CORPUS_CLIP_FIELDS}}
+    before = session.scalar(sa.select(sa.func.count()).select_from(CorpusClip)) or 0
+    keys = list(wanted)
+    for start in range(0, len(keys), 500):
+        _insert_ignore(session, CorpusClip.__table__, [wanted[k] for k in keys[start:start + 500]], ["sha256"])
+    inserted = (session.scalar(sa.select(sa.func.count()).select_from(CorpusClip)) or 0) - before
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for clip in session.scalars(sa.select(CorpusClip).where(CorpusClip.sha256.in_(chunk))):
+            for field, value in wanted[clip.sha256].items():
+                if getattr(clip, field) != value:
+                    setattr(clip, field, value)
+    session.flush()
+    return inserted
+
+
+def corpus_clips(session: Session, *, package: str | None = None) -> list[CorpusClip]:
+    """Corpus clips (of one package, or all) ordered by package and source file."""
+    query = sa.select(CorpusClip).order_by(CorpusClip.package, CorpusClip.source_file)
+    if package is not None:
+        query = query.where(CorpusClip.package == package)
+    return list(session.scalars(query))
+
+
+def add_corpus_event(session: Session, *, outcome: str, agent: str, detail: str, object_identifier: str,
+                     outcome_detail: Mapping[str, Any] | None = None, run: Run | None = None) -> Event:
+    """A ``corpus build`` event about a package or corpus file (``object_identifier`` says which)."""
+    event = add_event(session, event_type="corpus build", outcome=outcome, agent=agent, detail=detail,
+                      outcome_detail=outcome_detail, run=run)
+    event.object_identifier = object_identifier
+    session.flush()
+    return event

@@ -203,6 +203,94 @@ def demo(
             typer.echo(f"see: foleyflow status --film {r['film_id']}")
     raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
 
+corpus_app = typer.Typer(help="The training corpus of recorded sounds from Debian packages.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(corpus_app, name="corpus")
+
+
+@corpus_app.command("build")
+def corpus_build(
+    packages: Annotated[Optional[str], typer.Option(help="comma-separated Debian packages (default: every package of the table)")] = None,
+    licences: Annotated[str, typer.Option(help="all (free licences incl. GPL/CC-BY-SA) or permissive (CC0, public domain, CC-BY)")] = "all",
+    min_seconds: Annotated[float, typer.Option(help="shortest clip kept after trimming silence")] = 0.4,
+    seed: Annotated[int, typer.Option(help="seed of the train/eval split")] = 0,
+    root: Annotated[Optional[list[str]], typer.Option(help="PACKAGE=DIR: use an already-extracted package tree (repeatable)")] = None,
+    no_installed: Annotated[bool, typer.Option("--no-installed", help="download packages even when installed")] = False,
+    list_only: Annotated[bool, typer.Option("--list", "--dry-run", help="list the packages and what they add; build nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Build corpus/clips.parquet, windows.parquet and SUMMARY.md under FOLEYFLOW_HOME (Prefect flow build-corpus)."""
+    from models.corpus.packages import select_packages
+
+    try:
+        names = [p.strip() for p in (packages or "").split(",") if p.strip()]
+        sources = select_packages(names)
+        if licences not in ("all", "permissive"):
+            raise ValueError(f"unknown licence preset {licences!r}; use all or permissive")
+        roots = {}
+        for item in root or []:
+            name, sep, folder = item.partition("=")
+            if not sep or not Path(folder).is_dir():
+                raise ValueError(f"--root {item!r}: give PACKAGE=DIR with an existing folder")
+            roots[name] = str(Path(folder).resolve())
+        if list_only:
+            for source in sources:
+                typer.echo(f"{source.name}: {source.note}")
+            return
+        from flows.corpus import CorpusOptions
+
+        options = CorpusOptions(packages=[s.name for s in sources], licences=licences, min_seconds=min_seconds,
+                                seed=seed, roots=roots, use_installed=not no_installed)
+    except _user_errors() as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    from flows.corpus import build_corpus
+
+    summary = build_corpus(options)
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"{summary['clips']} clips, {summary['minutes']} min, {summary['captions']} captions "
+                   f"({summary['captions_with_3_or_more']} with >= 3 clips), split {summary['split_clips']}; "
+                   f"see {summary['summary_md']}")
+        for name, reason in summary["failed"].items():
+            typer.echo(f"  [failed] {name}: {reason}")
+    raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
+
+
+@app.command()
+def train(
+    corpus: Annotated[Optional[Path], typer.Option(help="corpus directory with clips.parquet and windows.parquet (default: FOLEYFLOW_HOME/corpus)")] = None,
+    out: Annotated[Path, typer.Option(help="run directory: checkpoints, logs, the trained pipeline under OUT/pipeline")] = Path("foley-mini-run"),
+    minutes: Annotated[float, typer.Option(help="wall-clock budget of the whole run")] = 120.0,
+    seed: Annotated[int, typer.Option(help="seed; the run is reproducible from it")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in OUT from its last checkpoint")] = False,
+    preset: Annotated[str, typer.Option(help="model size: mini (shipped) or tiny (smoke test)")] = "mini",
+    as_json: Annotated[bool, typer.Option("--json", help="print the run state as JSON")] = False,
+) -> None:
+    """Train the foley-mini generator (Prefect flow train-model): autoencoder, diffusion with early stopping, export."""
+    from foleyflow.settings import get_settings
+
+    corpus_dir = corpus if corpus is not None else get_settings().resolved_home / "corpus"
+    try:
+        if minutes <= 0:
+            raise ValueError(f"--minutes {minutes}: give a positive budget")
+        from models.foley_mini.train import TrainConfig, start_run
+
+        start_run(corpus_dir, out, TrainConfig(preset=preset, seed=seed, minutes=minutes), resume=resume)
+    except (*_user_errors(), FileExistsError) as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    from flows.train import train_model
+
+    state = train_model(str(corpus_dir), str(out), minutes=minutes, seed=seed, resume=True, preset=preset)
+    if as_json:
+        _print_json(state)
+        return
+    exp, dif = state["stages"].get("export", {}), state["stages"].get("diffusion", {})
+    typer.echo(f"trained in {state['elapsed_s'] / 60:.1f} min: {dif.get('steps')} diffusion steps, held-out loss "
+               f"{dif.get('best_eval_loss_ref', float('nan')):.4f} with reference, "
+               f"{dif.get('best_eval_loss_noref', float('nan')):.4f} without; pipeline {exp.get('directory')} "
+               f"({exp.get('megabytes')} MB), log {Path(out) / 'train-log.jsonl'}")
+
 
 def main() -> None:
     """Console-script entry point."""
