@@ -217,6 +217,10 @@ class Film(_StatusMixin, Base):
     # derived files
     cleaned_path: Mapped[str | None]
     cleaned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    soundtrack_path: Mapped[str | None]  # the stitched generated track (WAV stem)
+    soundtrack_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    delivery_path: Mapped[str | None]  # picture + generated sound (MP4)
+    delivery_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
     shots: Mapped[list[Shot]] = relationship(
         back_populates="film", lazy="raise", order_by="Shot.index",
@@ -251,8 +255,14 @@ class Shot(_StatusMixin, Base):
     cleaned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     prompt: Mapped[str | None] = mapped_column(sa.Text)  # overrides Film.description
     negative_prompt: Mapped[str | None] = mapped_column(sa.Text)  # overrides Film.negative_prompt
+    timing_path: Mapped[str | None]  # the timing curve (.npz) from the cleaned frames
+    timing_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
     film: Mapped[Film] = relationship(back_populates="shots", lazy="raise")
+    generations: Mapped[list[Generation]] = relationship(
+        back_populates="shot", lazy="raise", order_by="(Generation.attempt, Generation.candidate)",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("film_id", "index"),
@@ -358,3 +368,38 @@ class CorpusClip(Base):
     split: Mapped[str] = mapped_column(sa.String(8))
 
     __table_args__ = (sa.CheckConstraint("split IN ('train', 'eval')", name="split"),)
+
+
+class Generation(Base):
+    """One generated candidate of a shot's sound, with everything needed to make it again.
+
+    A shot's generation ``attempt`` (1, 2, ... as it is re-run) holds ``candidate``
+    0..N-1, one per seed; the one the automatic checks picked is ``selected``.
+    ``attributions`` lists the real corpus clips the candidate was conditioned on
+    (clip id, package, file, author, licence), empty when none was used.
+    """
+
+    shot_id: Mapped[int] = mapped_column(sa.ForeignKey("shot.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"), index=True)
+    attempt: Mapped[int]
+    candidate: Mapped[int]
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    prompt: Mapped[str] = mapped_column(sa.Text)
+    negative_prompt: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    model_id: Mapped[str]
+    weights_sha256: Mapped[str] = mapped_column(sa.String(64))
+    scheduler: Mapped[str]
+    steps: Mapped[int]
+    guidance: Mapped[float] = mapped_column(sa.Float)
+    duration_s: Mapped[float] = mapped_column(sa.Float)
+    params_hash: Mapped[str] = mapped_column(sa.String(32), index=True)  # what decides the audio
+    audio_path: Mapped[str]
+    audio_sha256: Mapped[str] = mapped_column(sa.String(64))
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    selected: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    attributions: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+
+    shot: Mapped[Shot] = relationship(back_populates="generations", lazy="raise")
+    run: Mapped[Run | None] = relationship(lazy="raise")
+
+    __table_args__ = (sa.UniqueConstraint("shot_id", "attempt", "candidate"),)

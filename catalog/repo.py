@@ -23,7 +23,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import foleyflow
 from catalog.models import (
-    PROBE_FIELDS, Collection, CollectionFilm, CorpusClip, Event, Film, Outcome, OutputFile, Run, Shot, Status,
+    PROBE_FIELDS, Collection, CollectionFilm, CorpusClip, Event, Film, Generation, Outcome, OutputFile, Run, Shot,
+    Status,
 )
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -359,6 +360,57 @@ def status_report(session: Session, film_id: int | None = None) -> dict[str, lis
         "shots": [{"id": s.id, "index": s.index, "start_frame": s.start_frame, "end_frame": s.end_frame,
                    "status": str(s.status), "error": s.error} for s in film.shots],
     } for film in films]}
+
+
+
+#: Columns of a generation row that ``add_generations`` takes from each candidate.
+GENERATION_FIELDS: tuple[str, ...] = (
+    "seed", "prompt", "negative_prompt", "model_id", "weights_sha256", "scheduler", "steps", "guidance",
+    "duration_s", "params_hash", "audio_path", "audio_sha256", "scores", "selected", "attributions",
+)
+
+
+def add_generations(session: Session, shot: Shot, candidates: Sequence[Mapping[str, Any]],
+                    run: Run | None = None) -> list[Generation]:
+    """Record one generation attempt of a shot: a row per candidate, numbered 0..N-1.
+
+    The attempt number is one more than the shot's last, so earlier attempts stay
+    in the catalog (what was generated, and which one was picked, is history).
+
+    Raises:
+        ValueError: no candidates, not exactly one selected, a missing field or a bad sha256.
+    """
+    if not candidates:
+        raise ValueError("a generation attempt needs at least one candidate")
+    if sum(bool(c.get("selected")) for c in candidates) != 1:
+        raise ValueError("exactly one candidate of a generation attempt must be selected")
+    for c in candidates:
+        missing = [k for k in GENERATION_FIELDS if k not in c]
+        if missing:
+            raise ValueError(f"generation candidate lacks {', '.join(missing)}")
+        _check_sha256(c["weights_sha256"], "weights_sha256")
+        _check_sha256(c["audio_sha256"], "audio_sha256")
+    last = session.scalar(sa.select(sa.func.max(Generation.attempt)).where(Generation.shot_id == shot.id)) or 0
+    rows = [Generation(shot_id=shot.id, run_id=run.id if run else None, attempt=last + 1, candidate=i,
+                       **{k: (_jsonable(c[k]) if k == "scores" else c[k]) for k in GENERATION_FIELDS})
+            for i, c in enumerate(candidates)]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def selected_generation(session: Session, shot: Shot, params_hash: str | None = None) -> Generation | None:
+    """The selected candidate of the shot's latest attempt (made with ``params_hash``, when given)."""
+    query = sa.select(Generation).where(Generation.shot_id == shot.id, Generation.selected.is_(True))
+    if params_hash is not None:
+        query = query.where(Generation.params_hash == params_hash)
+    return session.scalars(query.order_by(Generation.attempt.desc())).first()
+
+
+def generations(session: Session, shot: Shot) -> list[Generation]:
+    """Every candidate of every attempt of a shot, oldest attempt first."""
+    return list(session.scalars(sa.select(Generation).where(Generation.shot_id == shot.id)
+                                .order_by(Generation.attempt, Generation.candidate)))
 
 
 #: Columns of a corpus clip row that ``upsert_corpus_clips`` sets (``sha256`` is the key).

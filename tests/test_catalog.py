@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from catalog import repo
 from catalog.db import dispose_engines, init_catalog, make_engine, session_scope
-from catalog.models import CollectionFilm, Event, EventType, Film, OutputFile, Shot, Status
+from catalog.models import CollectionFilm, Event, EventType, Film, Generation, OutputFile, Shot, Status
 
 PG_URL = os.environ.get("FOLEYFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_problem: list[str] = []  # why PostgreSQL is unusable, probed once
@@ -250,6 +250,35 @@ def test_record_file_is_idempotent(url: str) -> None:
     with session_scope(url) as session:  # new content at the same path is a new record
         repo.record_file(session, kind="keyframe", path="films/o/0000.png", sha256=sha("png2"), size_bytes=1)
     assert count(url, OutputFile) == 2
+
+
+def _candidate(seed: int, selected: bool, **extra) -> dict:
+    return {"seed": seed, "prompt": "door slams", "negative_prompt": "voices", "model_id": "builtin:foley-mini",
+            "weights_sha256": sha("weights"), "scheduler": "DPMSolverMultistepScheduler", "steps": 20,
+            "guidance": 3.0, "duration_s": 2.1, "params_hash": "a" * 32, "audio_path": f"c{seed}.wav",
+            "audio_sha256": sha(f"audio{seed}"), "scores": {"sync": seed / 10}, "selected": selected,
+            "attributions": [], **extra}
+
+
+def test_generations_keep_every_attempt_and_one_selection(url: str) -> None:
+    with session_scope(url) as session:
+        film = repo.upsert_film(session, sha256=sha("g"), path="g.mkv")
+        (shot,) = repo.sync_shots(session, film, shots((0, 50)))
+        first = repo.add_generations(session, shot, [_candidate(1, False), _candidate(2, True)])
+        second = repo.add_generations(session, shot, [_candidate(3, True, params_hash="b" * 32), _candidate(4, False)])
+        assert [(g.attempt, g.candidate) for g in first + second] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+        assert repo.selected_generation(session, shot).seed == 3  # the latest attempt wins
+        assert repo.selected_generation(session, shot, params_hash="a" * 32).seed == 2
+        assert repo.selected_generation(session, shot, params_hash="c" * 32) is None
+    with pytest.raises(ValueError, match="exactly one"):
+        with session_scope(url) as session:
+            shot = session.scalars(sa.select(Shot)).one()
+            repo.add_generations(session, shot, [_candidate(5, True), _candidate(6, True)])
+    with pytest.raises(ValueError, match="audio_sha256"):
+        with session_scope(url) as session:
+            shot = session.scalars(sa.select(Shot)).one()
+            repo.add_generations(session, shot, [_candidate(7, True, audio_sha256="nope")])
+    assert count(url, Generation) == 4  # refused attempts left nothing behind
 
 
 def test_status_report(url: str) -> None:

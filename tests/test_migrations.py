@@ -27,11 +27,11 @@ from catalog.db import (
     MIGRATIONS_DIR, alembic_config, current_revision, dispose_engines, downgrade, head_revision, make_engine,
     session_scope, upgrade,
 )
-from catalog.models import Base, Event, Film, Shot
+from catalog.models import Base, Event, Film, Generation, Shot
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("FOLEYFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = {"collection", "collection_film", "film", "shot", "run", "event", "output_file", "corpus_clip"}
+TABLES = {"collection", "collection_film", "film", "shot", "run", "event", "output_file", "corpus_clip", "generation"}
 
 
 def _pg_unreachable() -> str | None:
@@ -90,6 +90,12 @@ def fill(url: str) -> None:
         repo.add_event(session, event_type="ingestion", outcome="success", agent="t", shot=shot, run=run)
         repo.record_file(session, kind="keyframe", path="k.png", sha256=hashlib.sha256(b"k").hexdigest(),
                          size_bytes=3, shot=shot, run=run)
+        repo.add_generations(session, shot, [{
+            "seed": 2**40, "prompt": "hooves", "negative_prompt": "", "model_id": "builtin:foley-mini",
+            "weights_sha256": hashlib.sha256(b"w").hexdigest(), "scheduler": "DPMSolverMultistepScheduler",
+            "steps": 20, "guidance": 3.0, "duration_s": 0.475, "params_hash": "p" * 32, "audio_path": "a.wav",
+            "audio_sha256": hashlib.sha256(b"a").hexdigest(), "scores": {"sync": 0.5}, "selected": True,
+            "attributions": [{"clip_id": "c1", "licence": "CC0-1.0"}]}], run=run)
 
 
 def test_single_head_and_date_prefixed_files() -> None:
@@ -114,8 +120,8 @@ def test_downgrade_then_upgrade_with_data(url: str) -> None:
     assert tables(url) == TABLES
     fill(url)  # the rebuilt schema takes the same data again
     with session_scope(url) as session:
-        counts = [session.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Film, Shot, Event)]
-    assert counts == [1, 1, 1]
+        counts = [session.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Film, Shot, Event, Generation)]
+    assert counts == [1, 1, 1, 1]
 
 
 def test_models_and_migrations_agree(url: str) -> None:
