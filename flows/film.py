@@ -19,6 +19,7 @@ from prefect.artifacts import create_table_artifact
 from catalog import repo
 from catalog.db import session_scope
 from catalog.models import Collection, EventType, Film, Outcome, Run, Shot, Status
+from flows import sound
 from flows.options import FilmInput, RunOptions
 from foleyflow.provenance import agent
 from foleyflow.settings import get_settings
@@ -155,8 +156,10 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
     clean_config = options.clean_config()
     cfg_key = clean_config.cache_key_part()[:12]
     suffix = ".mkv" if clean_config.codec == "ffv1" else ".mp4"
-    parts, failed, ran = _clean_shots(path, sha256, film_id, run_id, shot_list, shot_ids, clean_config,
-                                      film_dir, f"cleaned-{cfg_key}{suffix}", options.max_workers)
+    cleaned, failed, ran = _clean_shots(path, sha256, film_id, run_id, shot_list, shot_ids, clean_config,
+                                        film_dir, f"cleaned-{cfg_key}{suffix}", options.max_workers,
+                                        final=not options.sound)
+    parts = [cleaned[sh.index] for sh in shot_list.shots if sh.index in cleaned]
 
     # 5. one cleaned film to watch, when every shot is clean.
     dst = film_dir / f"cleaned-{cfg_key}{suffix}"
@@ -176,6 +179,20 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
                                  size_bytes=out.stat().st_size, film=row,
                                  run=_run(s, run_id))
 
+    # 6. sound: a timing curve and generated candidates per shot, the best one picked;
+    # 7. the film's track stitched from them and delivered with the picture.
+    if options.sound:
+        failed += sound.shots_sound(path, sha256, film_id, run_id, shot_list, shot_ids, cleaned, options)
+        if not failed:
+            cleaned_film = _film_cleaned_path(film_id)
+            picture = Path(cleaned_film) if options.picture == "cleaned" and cleaned_film else path
+            try:
+                sound.deliver_film(path, picture, film_id, run_id, shot_list, shot_ids, film_dir, options)
+            except Exception as exc:  # noqa: BLE001
+                reason = f"delivery failed: {type(exc).__name__}: {exc}"
+                logger.error(reason)
+                failed.append(reason)
+
     with session_scope() as s:
         row = s.get(Film, film_id)
         if failed:
@@ -191,16 +208,25 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
             "shots": len(report["shots"]), "failed_shots": 0}
 
 
+def _film_cleaned_path(film_id: int) -> str | None:
+    with session_scope() as s:
+        return s.get(Film, film_id).cleaned_path
+
+
 def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot_list, shot_ids: dict[int, int],
-                 clean_config, film_dir: Path, name: str, max_workers: int) -> tuple[list[Path], list[str], int]:
+                 clean_config, film_dir: Path, name: str, max_workers: int,
+                 final: bool = True) -> tuple[dict[int, Path], list[str], int]:
     """Clean every shot not done yet, at most ``max_workers`` at a time, recording each in the catalog.
 
     The bound is kept here, not left to the task runner: every shot in flight holds its decoder,
     its cleaning windows and its encoder, so submitting a whole film at once would make memory grow
     with the number of shots. Shots are recorded in order as they finish.
 
+    ``final=False`` (sound follows) leaves a cleaned shot "running" until its sound is done; a shot
+    whose cleaned file is on disk is taken as cleaned whatever its status.
+
     Returns:
-        (cleaned files in shot order, failure reasons, number of shots that ran)
+        (cleaned file by shot index, failure reasons, number of shots that ran)
     """
     parts: dict[int, Path] = {}
     failed: list[str] = []
@@ -209,8 +235,8 @@ def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot
         for sh in shot_list.shots:
             dst = film_dir / "shots" / f"{sh.index:04d}-{sh.start_frame}-{sh.end_frame}" / name
             shot = s.get(Shot, shot_ids[sh.index])
-            if shot.status == Status.DONE and shot.cleaned_path == str(dst) and dst.exists():
-                parts[sh.index] = dst  # the catalog says it is done: nothing to run
+            if shot.cleaned_path == str(dst) and shot.cleaned_sha256 and dst.exists():
+                parts[sh.index] = dst  # the catalog says it is cleaned: nothing to run
             else:
                 todo.append((sh.index, dst))
     by_index = {sh.index: sh for sh in shot_list.shots}
@@ -240,7 +266,8 @@ def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot
                     _event(s, EventType.CLEANING, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
                            detail=f"steps {','.join(clean_config.steps) or 'none'}; {result.frames} frames",
                            outcome_detail=result.to_json(), film=row, shot=shot, run=run)
-                repo.set_shot_status(s, shot, Status.DONE)
+                if final:
+                    repo.set_shot_status(s, shot, Status.DONE)
                 parts[index] = result.output
             else:
                 try:
@@ -259,7 +286,7 @@ def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot
         submit(index, dst)
     while in_flight:
         record(*in_flight.popleft())
-    return [parts[sh.index] for sh in shot_list.shots if sh.index in parts], failed, len(todo)
+    return parts, failed, len(todo)
 
 
 def _shot_table(film_id: int, title: str, report: dict) -> None:

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from tasks.clean import STEPS, CleanConfig
+from foleyflow.settings import get_settings
+from tasks.generate import GenerateConfig
 from tasks.shots import ShotConfig
 
 
@@ -18,6 +20,18 @@ class RunOptions(BaseModel):
     codec: Literal["ffv1", "h264"] = Field("ffv1", description="cleaned output: lossless FFV1/MKV or near-lossless H.264")
     crf: int = Field(10, ge=0, le=30, description="H.264 CRF when codec is h264")
     max_workers: int = Field(2, ge=1, le=64, description="shots cleaned at once")
+    sound: bool = Field(True, description="generate, stitch and deliver a soundtrack (off: picture stages only)")
+    generator: str = Field(default_factory=lambda: get_settings().generator,
+                           description="builtin:foley-mini, or local:<directory> of a pipeline (FOLEYFLOW_GENERATOR)")
+    candidates: int = Field(2, ge=1, le=16, description="candidates generated per shot; the checks pick one")
+    steps: int | None = Field(None, ge=1, le=200, description="denoising steps (default: the generator's)")
+    guidance: float | None = Field(None, ge=0, le=20, description="guidance scale (default: the generator's)")
+    seed: int = Field(0, ge=0, description="base seed; every candidate's seed derives from it, film and shot")
+    crossfade_s: float = Field(0.1, ge=0, le=2, description="equal-power crossfade across each cut, seconds")
+    target_lufs: float = Field(-23.0, ge=-60, le=-5, description="loudness of the film's track (EBU R128)")
+    picture: Literal["cleaned", "original"] = Field("cleaned", description="picture of the delivered film")
+    existing_audio: Literal["keep", "replace"] = Field(
+        "keep", description="an existing audio track of the film: kept as a second track, or left out")
 
     @field_validator("clean_steps")
     @classmethod
@@ -29,6 +43,10 @@ class RunOptions(BaseModel):
 
     def clean_config(self) -> CleanConfig:
         return CleanConfig(steps=tuple(self.clean_steps), codec=self.codec, crf=self.crf)
+
+    def generate_config(self) -> GenerateConfig:
+        return GenerateConfig(generator=self.generator, candidates=self.candidates, steps=self.steps,
+                              guidance=self.guidance, seed=self.seed, margin_s=self.crossfade_s / 2)
 
     def shot_config(self) -> ShotConfig:
         return ShotConfig()

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         "PostgreSQL: postgresql+psycopg://user@host:5432/db",
     )
 
+    generator: str = Field(
+        default="builtin:foley-mini",
+        description="The sound generator runs use unless told otherwise: builtin:foley-mini, or "
+        "local:<directory> of a diffusers pipeline saved with save_pretrained.",
+    )
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

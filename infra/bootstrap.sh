@@ -6,9 +6,9 @@
 #     ffmpeg itself for the benchmarks), installed only when missing.
 #  2. A virtual environment built from requirements.lock. Environments are kept
 #     in a cache keyed by the lock's hash (FOLEYFLOW_VENV_CACHE, default
-#     ~/.cache/foleyflow/venvs), and the repository's .venv is a link to the one
-#     that matches: a second run, or a fresh clone with the same lock, installs
-#     nothing. Set FOLEYFLOW_VENV_CACHE=none to build .venv inside the repository.
+#     ~/.cache/foleyflow/venvs); the repository's .venv is a hard-linked copy of
+#     the one that matches: a second run, or a fresh clone with the same lock,
+#     installs nothing. Set FOLEYFLOW_VENV_CACHE=none to build .venv in place.
 #  3. foleyflow itself, installed editable from this checkout (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,34 +34,46 @@ if ((${#missing[@]})); then
 fi
 
 # --- 2. the environment -------------------------------------------------------
+# The cache holds one pristine environment per lock (no foleyflow in it). Each checkout gets its own
+# .venv, a hard-linked copy of it (seconds, almost no disk), with foleyflow installed editable from
+# that checkout: two clones never share, or repoint, each other's foleyflow.
 pyver="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 if [ "$pyver" != "3.11" ]; then
   log "foleyflow needs Python 3.11 (found $pyver at $PYTHON); set PYTHON=/path/to/python3.11"; exit 1
 fi
 key="$(cat requirements.lock infra/bootstrap.sh | sha256sum | cut -c1-16)-py$pyver"
 cache="${FOLEYFLOW_VENV_CACHE:-$HOME/.cache/foleyflow/venvs}"
-if [ "$cache" = "none" ]; then venv="$REPO/.venv"; else venv="$cache/$key"; fi
+if [ "$cache" = "none" ]; then base="$REPO/.venv"; else base="$cache/$key"; fi
 
-if [ ! -f "$venv/.foleyflow-env-complete" ] || [ "$(cat "$venv/.foleyflow-env-complete")" != "$key" ]; then
-  log "building the environment $venv from requirements.lock (first run: several minutes, ~8 GB)"
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$(grep -E '^pip==' requirements.lock)"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements.lock
-  "$venv/bin/python" -m pip check
-  echo "$key" > "$venv/.foleyflow-env-complete"
-else
-  log "reusing $venv (requirements.lock unchanged)"
+build_env() {  # build_env DIR: a fresh environment from requirements.lock
+  log "building the environment $1 from requirements.lock (first run: several minutes, ~8 GB)"
+  rm -rf "$1"
+  mkdir -p "$(dirname "$1")"
+  "$PYTHON" -m venv "$1"
+  "$1/bin/python" -m pip install -q --disable-pip-version-check "$(grep -E '^pip==' requirements.lock)"
+  "$1/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements.lock
+  "$1/bin/python" -m pip check
+  echo "$key" > "$1/.foleyflow-env-complete"
+}
+
+if [ "$(cat "$base/.foleyflow-env-complete" 2>/dev/null)" != "$key" ]; then
+  build_env "$base"
+elif [ "$(cat .venv/.foleyflow-env-complete 2>/dev/null)" = "$key" ]; then
+  log "reusing .venv (requirements.lock unchanged)"
 fi
-if [ "$venv" != "$REPO/.venv" ]; then
-  if [ -e .venv ] && [ ! -L .venv ]; then
-    log ".venv is a directory, not the cached environment; moving it aside to .venv.old"; rm -rf .venv.old; mv .venv .venv.old
-  fi
-  ln -sfn "$venv" .venv
+if [ "$base" != "$REPO/.venv" ] && [ "$(cat .venv/.foleyflow-env-complete 2>/dev/null)" != "$key" ]; then
+  log "reusing $base (requirements.lock unchanged): linking it into .venv"
+  rm -rf .venv .venv.partial
+  cp -al "$base" .venv.partial 2>/dev/null || cp -a "$base" .venv.partial  # hard links where the disk allows
+  # scripts name their interpreter by absolute path: point them at this copy (sed -i writes new files,
+  # so the cached environment keeps its own)
+  grep -lIs "$base" .venv.partial/bin/* | while read -r f; do sed -i "s#$base#$REPO/.venv#g" "$f"; done
+  mv .venv.partial .venv
+  rm -f .venv/.foleyflow-src
 fi
 
 # --- 3. foleyflow from this checkout -----------------------------------------
+venv="$REPO/.venv"
 if [ "$(cat "$venv/.foleyflow-src" 2>/dev/null)" != "$REPO" ] || ! "$venv/bin/python" -c "import foleyflow" 2>/dev/null \
    || [ pyproject.toml -nt "$venv/.foleyflow-src" ]; then
   log "installing foleyflow (editable) from $REPO"

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -69,6 +71,11 @@ def _fit(audio: np.ndarray, sr: int, seconds: float, out_sr: int = DELIVERY_SR) 
     return np.clip(out, -1.0, 1.0)
 
 
+def _packet_time(packet) -> float:
+    ts = packet.dts if packet.dts is not None else (packet.pts or 0)
+    return float(ts * packet.time_base) if packet.time_base else 0.0
+
+
 def picture_duration(path: str | os.PathLike) -> float:
     """Seconds from the first frame's start to the last frame's end."""
     index = frame_index(path)
@@ -78,7 +85,8 @@ def picture_duration(path: str | os.PathLike) -> float:
 
 
 def mux(picture_path: str | os.PathLike, audio: np.ndarray | str | os.PathLike, sr: int | None, dst: str | os.PathLike,
-        *, existing_audio: str = "keep", aac_bitrate: int = 192000, tags: dict | None = None, crf: int = 12) -> Path:
+        *, existing_audio: str = "keep", aac_bitrate: int = 192000, tags: dict | None = None, crf: int = 12,
+        existing_audio_from: str | os.PathLike | None = None) -> Path:
     """Write ``dst``: the picture of ``picture_path`` with ``audio`` as its (first) soundtrack.
 
     Arguments:
@@ -90,6 +98,8 @@ def mux(picture_path: str | os.PathLike, audio: np.ndarray | str | os.PathLike, 
         aac_bitrate: bits per second of the generated AAC track.
         tags: container metadata, e.g. ``{"comment": ..., "foleyflow_model": ...}``.
         crf: x264 quality when the picture has to be re-encoded.
+        existing_audio_from: the file whose audio tracks ``"keep"`` keeps (default ``picture_path``):
+            the original film, when the picture is its cleaned version (which has no sound).
 
     Returns:
         ``dst``.
@@ -108,9 +118,13 @@ def mux(picture_path: str | os.PathLike, audio: np.ndarray | str | os.PathLike, 
     track = _fit(samples, rate, duration)
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
-    options = {"movflags": "use_metadata_tags+faststart"} if mp4 else {}
+    # bitexact: no creation dates or random ids, so the same inputs give the same bytes (and sha256)
+    options = {"movflags": "use_metadata_tags+faststart", "fflags": "+bitexact"} if mp4 else {"fflags": "+bitexact"}
     try:
-        with av.open(str(picture_path)) as src, av.open(str(partial), "w", options=options) as out:
+        with contextlib.ExitStack() as stack:
+            src = stack.enter_context(av.open(str(picture_path)))
+            asrc = src if existing_audio_from is None else stack.enter_context(av.open(str(existing_audio_from)))
+            out = stack.enter_context(av.open(str(partial), "w", options=options))
             for k, v in (tags or {}).items():
                 out.metadata[str(k)] = str(v)
             vin = src.streams.video[0]
@@ -124,7 +138,7 @@ def mux(picture_path: str | os.PathLike, audio: np.ndarray | str | os.PathLike, 
             aout = out.add_stream("aac", rate=DELIVERY_SR)
             aout.layout, aout.bit_rate = "mono", int(aac_bitrate)
             aout.metadata["title"] = aout.metadata["handler_name"] = GENERATED_TITLE  # MP4 reads title back as "name"
-            keep = [a for a in src.streams.audio] if existing_audio == "keep" else []
+            keep = [a for a in asrc.streams.audio] if existing_audio == "keep" else []
             copies = {}
             for a in keep:
                 if not mp4 or a.codec_context.name in MP4_AUDIO:
@@ -132,7 +146,10 @@ def mux(picture_path: str | os.PathLike, audio: np.ndarray | str | os.PathLike, 
                 else:
                     raise ValueError(f"{picture_path}: its audio track is {a.codec_context.name}, not valid in "
                                      f"{dst.suffix}; deliver to .mkv or use existing_audio='replace'")
-            streams = [vin, *keep]
+            if asrc is src:
+                packets = src.demux([vin, *keep])
+            else:  # two files: their packets merged in time order, so the output stays interleaved
+                packets = heapq.merge(src.demux(vin), asrc.demux(keep), key=_packet_time) if keep else src.demux(vin)
             audio_at = 0  # next generated sample to encode: the track is interleaved with the picture
 
             def encode_audio_until(seconds: float) -> None:
@@ -146,7 +163,7 @@ def mux(picture_path: str | os.PathLike, audio: np.ndarray | str | os.PathLike, 
                     out.mux(aout.encode(frame))
                     audio_at += chunk.shape[1]
 
-            for packet in src.demux(streams):
+            for packet in packets:
                 if packet.dts is None:
                     continue
                 if packet.stream.type == "video":

@@ -24,6 +24,8 @@ from prefect.context import TaskRunContext
 
 from tasks.assemble import concat_parts
 from tasks.clean import CleanConfig, CleanResult, clean_video
+from tasks.features import TimingConfig, TimingCurve, timing_curve
+from tasks.generate import GenerateConfig, ShotSound, generate_shot
 from tasks.ingest import Probe, probe_video, sha256_file
 from tasks.shots import ShotConfig, ShotList, detect_shots, write_keyframes
 
@@ -103,3 +105,61 @@ def _assemble_key(ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
 def assemble(parts: list[Path], dst: Path, film_id: int) -> Path:
     """Join the cleaned shots into one film-length file (packet copy, no re-encode)."""
     return concat_parts(parts, dst)
+
+
+# --- sound: timing curve, generation, soundtrack, delivery ---------------------------------------
+
+def _timing_key(ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
+    if not _outputs_exist(p["dst"], p["cleaned"]):
+        return None
+    return "timing-" + _digest(CACHE_VERSION, p["cleaned_sha256"], p["config"], str(p["dst"]))
+
+
+@task(name="timing", task_run_name="film-{film_id}-shot-{index:04d}-timing", cache_key_fn=_timing_key,
+      persist_result=True)
+def timing(cleaned: Path, cleaned_sha256: str, film_id: int, index: int, dst: Path,
+           config: TimingConfig = TimingConfig()) -> Path:
+    """The shot's timing curve (onsets and sustain on the audio grid) from its cleaned frames."""
+    return timing_curve(cleaned, 0, None, config=config).to_npz(dst)
+
+
+def _generate_key(ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
+    return None  # the catalog decides what is done (see flows/film.py); WAVs are content-addressed
+
+
+@task(name="generate", task_run_name="film-{film_id}-shot-{index:04d}-generate", cache_key_fn=_generate_key)
+def generate(timing_file: Path, timing_sha256: str, film_id: int, index: int, prompt: str, negative_prompt: str,
+             seeds: list[int], out_dir: Path, config: GenerateConfig) -> ShotSound:
+    """N candidates for one shot, checked, the best one selected (raises GenerationRejected)."""
+    from models.registry import get_generator
+
+    return generate_shot(get_generator(config.generator), TimingCurve.from_npz(timing_file), prompt=prompt,
+                         negative_prompt=negative_prompt, seeds=seeds, out_dir=out_dir, config=config,
+                         timing_sha256=timing_sha256)
+
+
+@task(name="soundtrack", task_run_name="film-{film_id}-soundtrack")
+def soundtrack(shots: list[tuple[float, float, str]], duration_s: float, film_id: int, dst: Path,
+               crossfade_s: float = 0.1, target_lufs: float = -23.0, margin_s: float = 0.05) -> Path:
+    """The film's generated track: each shot's selected WAV placed by timecode, crossfaded, normalised."""
+    from tasks.stitch import read_wav, stitch, write_wav
+
+    placed, sr = [], None
+    for start, end, wav in shots:
+        audio, rate = read_wav(wav)
+        if sr is not None and rate != sr:
+            raise ValueError(f"{wav}: {rate} Hz, but the other shots are {sr} Hz")
+        sr = rate
+        placed.append((start, end, audio))
+    track = stitch(placed, duration_s, sr, crossfade_s=crossfade_s, margin_s=margin_s, target_lufs=target_lufs)
+    return write_wav(dst, track, sr)
+
+
+@task(name="deliver", task_run_name="film-{film_id}-deliver")
+def deliver(picture: Path, track: Path, film_id: int, dst: Path, existing_audio: str, tags: dict[str, str],
+            existing_audio_from: Path | None = None) -> Path:
+    """Picture and generated track in one MP4 (AAC, as long as the picture); the film's own audio kept or not."""
+    from tasks.deliver import mux
+
+    return mux(picture, track, None, dst, existing_audio=existing_audio, tags=tags,
+               existing_audio_from=existing_audio_from)

@@ -29,6 +29,27 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tiny_generator():
+    """A tiny, untrained foley-mini pipeline on disk, the session's default generator.
+
+    Flow and end-to-end tests exercise the whole chain (timing, generation, checks, stitching,
+    delivery) in seconds with it; the shipped weights have tests of their own (tests/test_registry.py).
+    """
+    import torch
+
+    from models.foley_mini.config import PRESETS, build_pipeline
+
+    folder = _SESSION_DIR / "tiny-generator"
+    torch.manual_seed(0)
+    build_pipeline(PRESETS["tiny"], mel_mean=0.0).save_pretrained(str(folder))  # audible, not silent
+    os.environ["FOLEYFLOW_GENERATOR"] = f"local:{folder}"
+    from foleyflow.settings import get_settings
+
+    get_settings(fresh=True)
+    yield f"local:{folder}"
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A Prefect test server for the whole session (started on first use)."""

@@ -65,6 +65,19 @@ def test_existing_audio_is_kept_as_a_second_track_or_dropped(films, tmp_path):
         mux(src, tone(2.0), SR, tmp_path / "x.mp4", existing_audio="mix")
 
 
+def test_the_originals_audio_is_kept_beside_a_cleaned_picture(films, tmp_path):
+    """The cleaned picture has no sound of its own; the original film's track still comes along."""
+    with av.open(str(films["talkie"])) as c:
+        original = [p.size for p in c.demux(c.streams.audio[0]) if p.size]
+    out = mux(films["cleaned"], tone(2.0), SR, tmp_path / "cleaned.mp4", existing_audio_from=films["talkie"])
+    with av.open(str(out)) as c:
+        assert [(s.type, s.codec_context.name) for s in c.streams] == [("video", "h264"), ("audio", "aac"), ("audio", "aac")]
+        copied = [p.size for p in c.demux(c.streams.audio[1]) if p.size]
+        assert c.streams.video[0].frames in (0, 37)
+    assert copied == original
+    assert abs(decoded_samples(out) - picture_duration(films["cleaned"]) * DELIVERY_SR) < AAC_FRAME
+
+
 def test_picture_is_copied_when_the_container_allows(films, tmp_path):
     src = films["silent"]
     out = mux(src, tone(1.0), SR, tmp_path / "copy.mp4")

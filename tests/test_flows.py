@@ -21,9 +21,10 @@ def collection_dir(tmp_path):
 
 
 def _counts(session) -> dict[str, int]:
-    from catalog.models import Event, Film, OutputFile, Shot
+    from catalog.models import Event, Film, Generation, OutputFile, Shot
 
-    return {m.__name__: session.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Film, Shot, OutputFile, Event)}
+    return {m.__name__: session.scalar(sa.select(sa.func.count()).select_from(m))
+            for m in (Film, Shot, OutputFile, Event, Generation)}
 
 
 def _cleaning_events(session) -> int:
@@ -61,13 +62,41 @@ def test_collection_finishes_good_films_and_records_the_corrupt_one(prefect_harn
 
             assert Path(shot.cleaned_path).exists() and Path(shot.keyframe_path).exists()
 
+    # Every good film is delivered with a generated soundtrack as long as its picture; every shot has
+    # two recorded candidates (seed, model, scores), one of them selected.
+    import av
+
+    from catalog.models import Film, Generation
+
+    with session_scope() as s:
+        for f in ("alpha", "beta"):
+            film = s.get(Film, by_title[f]["id"])
+            assert Path(film.delivery_path).exists() and Path(film.soundtrack_path).exists()
+            with av.open(film.delivery_path) as c:
+                kinds = [st.type for st in c.streams]
+                picture = c.streams.video[0].frames / float(c.streams.video[0].average_rate)
+                samples = sum(fr.samples for fr in c.decode(c.streams.audio[0]))
+                rate = c.streams.audio[0].sample_rate
+                assert c.metadata.get("foleyflow_film_id") == str(film.id)
+            # beta has a sound track of its own: kept as a second track
+            assert kinds == (["video", "audio", "audio"] if f == "beta" else ["video", "audio"])
+            assert abs(samples / rate - picture) <= 1024 / rate
+        gens = s.scalars(sa.select(Generation)).all()
+        assert len(gens) == 2 * 5
+        by_shot = {}
+        for g in gens:
+            by_shot.setdefault(g.shot_id, []).append(g)
+            assert g.model_id.startswith("local:") and len(g.weights_sha256) == 64 and Path(g.audio_path).exists()
+            assert {"sync", "lufs", "clipping", "silent"} <= set(g.scores)
+        assert all(sum(g.selected for g in c) == 1 and len({g.seed for g in c}) == 2 for c in by_shot.values())
+
     # Shot-level task runs read like a shot list in the UI.
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         names = {tr.name for tr in client.read_task_runs()}
     film_id = by_title["alpha"]["id"]
-    assert {f"film-{film_id}-shot-{i:04d}-clean" for i in range(3)} <= names
+    assert {f"film-{film_id}-shot-{i:04d}-{stage}" for i in range(3) for stage in ("clean", "timing", "generate")} <= names
 
     # A second run adds no rows and redoes no cleaning.
     again = process_collection(str(collection_dir))
@@ -76,6 +105,7 @@ def test_collection_finishes_good_films_and_records_the_corrupt_one(prefect_harn
         counts2, cleanings2 = _counts(s), _cleaning_events(s)
     assert counts2["Film"] == counts["Film"] and counts2["Shot"] == counts["Shot"]
     assert counts2["OutputFile"] == counts["OutputFile"]
+    assert counts2["Generation"] == counts["Generation"]  # nothing generated again
     assert cleanings2 == cleanings
 
 

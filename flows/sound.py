@@ -1,0 +1,219 @@
+"""The sound half of process_film: timing, generation and delivery, recorded in the catalog.
+
+Orchestration only (the work is in :mod:`tasks.stages`). Per shot, in order:
+the timing curve of its cleaned frames (``film-{film}-shot-{index:04d}-timing``),
+then N candidates from the generator, checked and one selected
+(``...-generate``). A shot whose sound fails is recorded as failed with the
+reason and the other shots go on. When every shot has its sound, the film's
+track is stitched (crossfades at the cuts, EBU R128 loudness), kept as a WAV
+stem, and muxed with the picture into the delivered MP4.
+
+What is done is read from the catalog: a shot whose selected generation was
+made with the same parameters (model and weights, prompt, negative prompt,
+seeds, steps, guidance, timing) and whose file is still on disk is not
+generated again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from prefect import get_run_logger
+
+from catalog import repo
+from catalog.db import session_scope
+from catalog.models import EventType, Film, Outcome, Run, Shot, Status
+from foleyflow.provenance import agent, code_version
+from tasks import stages
+from tasks.features import TimingConfig, TimingCurve, timing_path
+from tasks.generate import candidate_seeds, expected_params_hash
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _run(session, run_id: int | None) -> Run | None:
+    return session.get(Run, run_id) if run_id else None
+
+
+def _event(session, event_type, outcome, who, detail="", **links):
+    repo.add_event(session, event_type=str(event_type), outcome=str(outcome), agent=who, detail=detail, **links)
+
+
+def _fail_shot(shot_id: int, film_id: int, run_id: int | None, event_type: EventType, reason: str) -> None:
+    with session_scope() as s:
+        shot = s.get(Shot, shot_id)
+        repo.set_shot_status(s, shot, Status.FAILED, error=reason)
+        _event(s, event_type, Outcome.FAILURE, agent("torch", "diffusers"), detail=reason,
+               film=s.get(Film, film_id), shot=shot, run=_run(s, run_id))
+
+
+def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_list, shot_ids: dict[int, int],
+                cleaned: dict[int, Path], options) -> list[str]:
+    """Timing and generation for every cleaned shot; returns the failure reasons ("shot N: ...")."""
+    logger = get_run_logger()
+    config = options.generate_config()
+    failed: list[str] = []
+    try:
+        from models.registry import get_generator
+
+        generator = get_generator(config.generator)
+    except Exception as exc:  # noqa: BLE001 - one clear reason for every shot
+        reason = f"generator {config.generator} is not available: {exc}"
+        for sh in shot_list.shots:
+            if sh.index in cleaned:
+                _fail_shot(shot_ids[sh.index], film_id, run_id, EventType.GENERATION, reason)
+        return [reason]
+
+    with session_scope() as s:
+        film = s.get(Film, film_id)
+        film_prompt, film_negative = film.description or "", film.negative_prompt or ""
+    for sh in shot_list.shots:
+        if sh.index not in cleaned:
+            continue  # cleaning failed: already recorded
+        shot_id, part = shot_ids[sh.index], cleaned[sh.index]
+        # 1. timing curve from the cleaned frames
+        dst = timing_path(part)
+        with session_scope() as s:
+            shot = s.get(Shot, shot_id)
+            cleaned_sha = shot.cleaned_sha256 or _sha256(part)
+            prompt = shot.prompt if shot.prompt is not None else film_prompt
+            negative = shot.negative_prompt if shot.negative_prompt is not None else film_negative
+        state = stages.timing(part, cleaned_sha, film_id, sh.index, dst, TimingConfig(), return_state=True)
+        if not state.is_completed():
+            reason = _reason(state)
+            _fail_shot(shot_id, film_id, run_id, EventType.FEATURE_EXTRACTION, f"timing curve: {reason}")
+            failed.append(f"shot {sh.index}: timing curve: {reason}")
+            continue
+        timing_file = Path(state.result())
+        timing_sha = _sha256(timing_file)
+        curve = TimingCurve.from_npz(timing_file)
+        with session_scope() as s:
+            shot, film, run = s.get(Shot, shot_id), s.get(Film, film_id), _run(s, run_id)
+            if shot.timing_sha256 != timing_sha:
+                shot.timing_path, shot.timing_sha256 = str(timing_file), timing_sha
+                repo.record_file(s, kind="timing_curve", path=str(timing_file), sha256=timing_sha,
+                                 size_bytes=timing_file.stat().st_size, film=film, shot=shot, run=run)
+                _event(s, EventType.FEATURE_EXTRACTION, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
+                       detail=f"{len(curve.onset_times)} onsets at {[round(t, 3) for t in curve.onset_times]} s",
+                       film=film, shot=shot, run=run)
+
+        # 2. candidates, checks, selection (skipped when the catalog has this very generation)
+        seeds = candidate_seeds(sha256, sh.index, config.seed, config.candidates)
+        digest = expected_params_hash(generator, curve, prompt=prompt, negative_prompt=negative, seeds=seeds,
+                                      config=config, timing_sha256=timing_sha)
+        with session_scope() as s:
+            shot = s.get(Shot, shot_id)
+            done = repo.selected_generation(s, shot, params_hash=digest)
+            if done is not None and Path(done.audio_path).exists() and _sha256(Path(done.audio_path)) == done.audio_sha256:
+                repo.set_shot_status(s, shot, Status.DONE)
+                continue
+        out_dir = part.parent / "sound"
+        state = stages.generate(timing_file, timing_sha, film_id, sh.index, prompt, negative, seeds, out_dir, config,
+                                return_state=True)
+        if not state.is_completed():
+            reason = _reason(state)
+            logger.error("shot %s: generation failed: %s", sh.index, reason)
+            _fail_shot(shot_id, film_id, run_id, EventType.GENERATION, reason)
+            failed.append(f"shot {sh.index}: {reason}")
+            continue
+        result = state.result()
+        with session_scope() as s:
+            shot, film, run = s.get(Shot, shot_id), s.get(Film, film_id), _run(s, run_id)
+            rows = repo.add_generations(s, shot, [{
+                "seed": c.seed, "prompt": result.prompt, "negative_prompt": result.negative_prompt,
+                "model_id": result.model_id, "weights_sha256": result.weights_sha256, "scheduler": result.scheduler,
+                "steps": result.steps, "guidance": result.guidance, "duration_s": result.duration_s,
+                "params_hash": result.params_hash, "audio_path": str(c.path), "audio_sha256": c.sha256,
+                "scores": c.scores, "selected": c.selected, "attributions": c.attributions,
+            } for c in result.candidates], run=run)
+            for c in result.candidates:
+                repo.record_file(s, kind="generated_audio", path=str(c.path), sha256=c.sha256,
+                                 size_bytes=c.path.stat().st_size, film=film, shot=shot, run=run)
+            who = f"{agent('torch', 'diffusers')}; {result.model_id} ({result.weights_sha256[:12]})"
+            _event(s, EventType.GENERATION, Outcome.SUCCESS, who,
+                   detail=f"{len(rows)} candidate(s), seeds {[c.seed for c in result.candidates]}, "
+                          f"{result.steps} steps, guidance {result.guidance}; prompt {result.prompt!r}, "
+                          f"negative {result.negative_prompt!r}",
+                   outcome_detail={"generation_ids": [r.id for r in rows], "params_hash": result.params_hash},
+                   film=film, shot=shot, run=run)
+            best = result.best
+            _event(s, EventType.QUALITY_CHECK, Outcome.SUCCESS, agent("pyloudnorm"),
+                   detail=f"selected candidate {best.index} (seed {best.seed}): sync {best.scores.get('sync')}, "
+                          f"{best.scores.get('lufs')} LUFS",
+                   outcome_detail={"scores": [c.scores for c in result.candidates], "selected": best.index},
+                   film=film, shot=shot, run=run)
+            repo.set_shot_status(s, shot, Status.DONE)
+    return failed
+
+
+def deliver_film(original: Path, picture: Path, film_id: int, run_id: int | None, shot_list,
+                 shot_ids: dict[int, int], film_dir: Path, options) -> Path:
+    """Stitch the shots' selected sound into the film's track and mux it with ``picture``.
+
+    Raises:
+        RuntimeError: a shot has no selected sound (the caller records the film as failed).
+    """
+    from tasks.deliver import picture_duration
+
+    shots, generation_ids, model = [], [], None
+    with session_scope() as s:
+        film = s.get(Film, film_id)
+        title = film.title or original.stem
+        for sh in shot_list.shots:
+            g = repo.selected_generation(s, s.get(Shot, shot_ids[sh.index]))
+            if g is None or not Path(g.audio_path).exists():
+                raise RuntimeError(f"shot {sh.index} has no generated sound; re-run the film")
+            shots.append((sh.start, sh.end, g.audio_path))
+            generation_ids.append(g.id)
+            model = (g.model_id, g.weights_sha256)
+    out_dir = film_dir / "delivery"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", original.stem).strip("-") or "film"
+    # named by what decides them, so an unchanged film is not delivered again
+    key = hashlib.sha256(repr((generation_ids, str(picture), picture.stat().st_size, options.crossfade_s,
+                               options.target_lufs, options.existing_audio)).encode()).hexdigest()[:10]
+    wav, mp4 = out_dir / f"{stem}-{key}.generated.wav", out_dir / f"{stem}-{key}.mp4"
+    with session_scope() as s:
+        film = s.get(Film, film_id)
+        if film.delivery_path == str(mp4) and mp4.exists() and film.soundtrack_path == str(wav) and wav.exists():
+            return mp4
+    duration = picture_duration(picture)
+    track = stages.soundtrack(shots, duration, film_id, wav,
+                              crossfade_s=options.crossfade_s, target_lufs=options.target_lufs,
+                              margin_s=options.crossfade_s / 2)
+    tags = {"title": title, "comment": f"soundtrack generated by {code_version()} with {model[0]}",
+            "foleyflow_model": model[0], "foleyflow_weights_sha256": model[1], "foleyflow_film_id": str(film_id),
+            "foleyflow_generation_ids": ",".join(map(str, generation_ids))}
+    delivered = stages.deliver(picture, track, film_id, mp4, options.existing_audio, tags,
+                               existing_audio_from=None if picture == original else original)
+    with session_scope() as s:
+        film, run = s.get(Film, film_id), _run(s, run_id)
+        track_sha, out_sha = _sha256(track), _sha256(delivered)
+        film.soundtrack_path, film.soundtrack_sha256 = str(track), track_sha
+        film.delivery_path, film.delivery_sha256 = str(delivered), out_sha
+        repo.record_file(s, kind="soundtrack", path=str(track), sha256=track_sha, size_bytes=track.stat().st_size,
+                         film=film, run=run)
+        repo.record_file(s, kind="delivery", path=str(delivered), sha256=out_sha,
+                         size_bytes=delivered.stat().st_size, film=film, run=run)
+        _event(s, EventType.STITCHING, Outcome.SUCCESS, agent("pyloudnorm", "scipy"),
+               detail=f"{len(shots)} shot(s), crossfade {options.crossfade_s} s, {options.target_lufs} LUFS, "
+                      f"{duration:.3f} s", film=film, run=run)
+        _event(s, EventType.CREATION, Outcome.SUCCESS, agent("av"),
+               detail=f"delivered {delivered.name}: {'cleaned' if picture != original else 'original'} picture, "
+                      f"generated AAC track, existing audio {options.existing_audio}", film=film, run=run)
+    return delivered
+
+
+def _reason(state) -> str:
+    try:
+        state.result()
+        return state.message or "unknown error"
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
