@@ -102,17 +102,27 @@ def run(
     steps: Annotated[str, typer.Option(help="cleaning steps, comma-separated, or 'none'")] = "deflicker,dust,scratches,grain,stabilize",
     codec: Annotated[str, typer.Option(help="cleaned output codec: ffv1 or h264")] = "ffv1",
     workers: Annotated[int, typer.Option(help="shots processed at once")] = 2,
+    sound: Annotated[bool, typer.Option("--sound/--no-sound", help="generate and deliver a soundtrack")] = True,
+    generator: Annotated[Optional[str], typer.Option(help="builtin:foley-mini or local:<dir> (default FOLEYFLOW_GENERATOR)")] = None,
+    candidates: Annotated[int, typer.Option(help="candidates generated per shot")] = 2,
+    seed: Annotated[int, typer.Option(help="base seed of the generation")] = 0,
+    picture: Annotated[str, typer.Option(help="picture of the delivery: cleaned or original")] = "cleaned",
+    existing_audio: Annotated[str, typer.Option(help="a film's own audio track: keep (second track) or replace")] = "keep",
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
 ) -> None:
     """Run the collection flow. Exit 0 when every film finished, 2 when some failed."""
     summary = _run_collection(path, shots_csv=shots_csv, collection=collection, steps=steps, codec=codec,
-                              workers=workers)
+                              workers=workers, sound=sound, generator=generator, candidates=candidates, seed=seed,
+                              picture=picture, existing_audio=existing_audio)
     _report_run(summary, as_json)
     raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
 
 
 def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="deflicker,dust,scratches,grain,stabilize",
-                    codec="ffv1", workers=2) -> dict:
+                    codec="ffv1", workers=2, sound=True, generator=None, candidates=2, seed=0, picture="cleaned",
+                    existing_audio="keep") -> dict:
+    from pydantic import ValidationError
+
     from foleyflow.manifest import load_collection
     from tasks.clean import parse_steps
 
@@ -120,13 +130,27 @@ def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="defli
         load_collection(path, shots_csv=shots_csv, name=collection)  # fail fast, before Prefect starts
         from flows.options import RunOptions
 
-        options = RunOptions(clean_steps=list(parse_steps(steps)), codec=codec, max_workers=workers)
+        extra = {"generator": generator} if generator else {}
+        options = RunOptions(clean_steps=list(parse_steps(steps)), codec=codec, max_workers=workers, sound=sound,
+                             candidates=candidates, seed=seed, picture=picture, existing_audio=existing_audio, **extra)
+        if options.sound:
+            _check_generator(options.generator)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise _fail(f"--{'-'.join(map(str, err['loc'])).replace('_', '-')}: {err['msg']}") from None
     except _user_errors() as exc:
         raise _fail(str(exc).splitlines()[0]) from None
     from flows.collection import process_collection
 
     return process_collection(str(path.resolve()), options=options,
                               shots_csv=str(shots_csv.resolve()) if shots_csv else None, collection_name=collection)
+
+
+def _check_generator(name: str) -> None:
+    """Raise FileNotFoundError/LookupError when the generator cannot be found (before any film runs)."""
+    from models.registry import resolve
+
+    resolve(name)
 
 
 def _report_run(summary: dict, as_json: bool) -> None:
@@ -189,7 +213,15 @@ def demo(
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"demo film: {film.path} ({film.frames} frames at {film.fps:g} fps, cuts at {film.cuts})")
-    summary = _run_collection(film.manifest_path)
+    from foleyflow.settings import get_settings
+
+    sound = True
+    try:
+        _check_generator(get_settings().generator)
+    except (FileNotFoundError, LookupError) as exc:
+        sound = False
+        typer.echo(f"note: no sound this time, the picture stages only: {exc}")
+    summary = _run_collection(film.manifest_path, sound=sound)
     _report_run(summary, as_json=False)
     from catalog import repo
     from catalog.db import session_scope
@@ -198,10 +230,58 @@ def demo(
         for f in repo.status_report(s)["films"]:
             if f["sha256"] and any(r.get("film_id") == f["id"] for r in summary["films"]):
                 typer.echo(f"film {f['id']}: {len(f['shots'])} shots, status {f['status']}")
+        for r in summary["films"]:
+            if r.get("film_id"):
+                delivered = repo.get_film(s, r["film_id"]).delivery_path
+                if delivered:
+                    typer.echo(f"delivered with sound: {delivered}")
     for r in summary["films"]:
         if r.get("film_id"):
             typer.echo(f"see: foleyflow status --film {r['film_id']}")
     raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
+
+
+@app.command()
+def generate(
+    video: Annotated[Path, typer.Argument(help="a shot or short film; its motion gives the timing")],
+    out: Annotated[Path, typer.Option(help="folder for the candidate WAVs and result.json")],
+    prompt: Annotated[str, typer.Option(help="what should sound, e.g. 'horse hooves on cobblestones'")] = "",
+    negative: Annotated[str, typer.Option(help="what must not sound, e.g. 'music, voices'")] = "",
+    candidates: Annotated[int, typer.Option(help="candidates to generate")] = 2,
+    seed: Annotated[int, typer.Option(help="seed of the first candidate; the others take seed+1, seed+2, ...")] = 0,
+    steps: Annotated[Optional[int], typer.Option(help="denoising steps (default: the generator's)")] = None,
+    guidance: Annotated[Optional[float], typer.Option(help="guidance scale (default: the generator's)")] = None,
+    generator: Annotated[Optional[str], typer.Option(help="builtin:foley-mini or local:<dir> (default FOLEYFLOW_GENERATOR)")] = None,
+) -> None:
+    """Generate sound for one clip: a WAV per candidate and result.json (scores, the selected one)."""
+    from foleyflow.settings import get_settings
+    from tasks.generate import GenerateConfig, generate_shot
+
+    try:
+        config = GenerateConfig(generator=generator or get_settings().generator, candidates=candidates,
+                                steps=steps, guidance=guidance, seed=seed, margin_s=0.0)
+        from models.registry import get_generator
+        from tasks.features import timing_curve
+
+        gen = get_generator(config.generator)
+        curve = timing_curve(video)
+        result = generate_shot(gen, curve, prompt=prompt, negative_prompt=negative,
+                               seeds=[seed + k for k in range(candidates)], out_dir=out, config=config)
+    except _user_errors() as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    except RuntimeError as exc:  # every candidate rejected by the checks
+        raise _fail(str(exc)) from None
+    data = {"candidates": [{"path": str(c.path), "seed": c.seed, "scores": c.scores, "selected": c.selected,
+                            "attributions": c.attributions} for c in result.candidates],
+            "model": result.model_id, "weights_sha256": result.weights_sha256, "prompt": prompt,
+            "negative_prompt": negative, "steps": result.steps, "guidance": result.guidance,
+            "duration_s": result.duration_s, "onsets_s": [round(float(t), 3) for t in curve.onset_times]}
+    partial = out / ".result.json.partial"
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(out / "result.json")
+    best = result.best
+    typer.echo(f"{len(result.candidates)} candidate(s) in {out}; selected seed {best.seed} "
+               f"(sync {best.scores.get('sync')}, {best.scores.get('lufs')} LUFS); see {out / 'result.json'}")
 
 corpus_app = typer.Typer(help="The training corpus of recorded sounds from Debian packages.", no_args_is_help=True,
                          rich_markup_mode=None)
