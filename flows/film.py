@@ -9,7 +9,6 @@ the collection run (and the Prefect UI) shows it as failed.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from prefect.artifacts import create_table_artifact
 
 from catalog import repo
 from catalog.db import session_scope
-from catalog.models import Collection, EventType, Film, Outcome, Run, Shot, Status
+from catalog.models import Collection, EventType, Film, Outcome, Shot, Status
 from flows import sound
+from flows._record import event, run_row, sha256_file
 from flows.options import FilmInput, RunOptions
 from foleyflow.provenance import agent
 from foleyflow.settings import get_settings
@@ -28,22 +28,6 @@ from tasks import stages
 
 class FilmFailed(RuntimeError):
     """The film could not be (fully) processed; the message is the catalog's error text."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _event(session, event_type, outcome, who, detail="", **links):
-    repo.add_event(session, event_type=str(event_type), outcome=str(outcome), agent=who, detail=detail, **links)
-
-
-def _run(session, run_id: int | None) -> Run | None:
-    return session.get(Run, run_id) if run_id else None
 
 
 @flow(name="process-film", flow_run_name="film-{film.title}", log_prints=True)
@@ -64,27 +48,27 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
         sha256 = stages.fixity(path)
     except Exception as exc:  # noqa: BLE001 - recorded and re-raised with the reason
         with session_scope() as s:
-            run = _run(s, run_id)
-            _event(s, EventType.MESSAGE_DIGEST_CALCULATION, Outcome.FAILURE, agent(),
-                   detail=f"{path}: {exc}", run=run)
+            run = run_row(s, run_id)
+            event(s, EventType.MESSAGE_DIGEST_CALCULATION, Outcome.FAILURE, agent(),
+                  detail=f"{path}: {exc}", run=run)
         raise FilmFailed(str(exc)) from exc
 
     with session_scope() as s:
         collection = s.get(Collection, collection_id) if collection_id else None
-        run = _run(s, run_id)
+        run = run_row(s, run_id)
         row = repo.upsert_film(s, sha256=sha256, path=str(path), title=film.title, description=film.description,
                                negative_prompt=film.negative_prompt, size_bytes=path.stat().st_size,
                                collection=collection)
         film_id = row.id
         repo.set_film_status(s, row, Status.RUNNING)
-        _event(s, EventType.FIXITY_CHECK, Outcome.SUCCESS, agent(), detail=f"sha256 {sha256}", film=row, run=run)
+        event(s, EventType.FIXITY_CHECK, Outcome.SUCCESS, agent(), detail=f"sha256 {sha256}", film=row, run=run)
 
     def fail(reason: str, event_type: EventType) -> FilmFailed:
         with session_scope() as s:
             row = s.get(Film, film_id)
             repo.set_film_status(s, row, Status.FAILED, error=reason)
-            _event(s, event_type, Outcome.FAILURE, agent("av"), detail=reason, film=row,
-                   run=_run(s, run_id))
+            event(s, event_type, Outcome.FAILURE, agent("av"), detail=reason, film=row,
+                  run=run_row(s, run_id))
         logger.error("film %s failed: %s", film.title, reason)
         return FilmFailed(reason)
 
@@ -96,10 +80,10 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
     with session_scope() as s:
         row = s.get(Film, film_id)
         repo.upsert_film(s, sha256=sha256, path=str(path), probe=probe.catalog_fields())
-        _event(s, EventType.METADATA_EXTRACTION, Outcome.SUCCESS, agent("av"),
-               detail=f"{probe.frame_count} frames at {probe.fps:.3f} fps, {probe.width}x{probe.height} "
+        event(s, EventType.METADATA_EXTRACTION, Outcome.SUCCESS, agent("av"),
+              detail=f"{probe.frame_count} frames at {probe.fps:.3f} fps, {probe.width}x{probe.height} "
                       f"{probe.video_codec}, {len(probe.audio_tracks)} audio track(s)", film=row,
-               run=_run(s, run_id))
+               run=run_row(s, run_id))
 
     # 3. shots and keyframes
     film_dir = settings.film_dir(sha256)
@@ -112,7 +96,7 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
     cached = shot_state.name == "Cached"
     with session_scope() as s:
         row = s.get(Film, film_id)
-        run = _run(s, run_id)
+        run = run_row(s, run_id)
         shot_rows = repo.sync_shots(s, row, [
             {"index": sh.index, "start_frame": sh.start_frame, "end_frame": sh.end_frame,
              "start_s": sh.start, "end_s": sh.end} for sh in shot_list.shots])
@@ -121,8 +105,8 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
             if override is not None:
                 sh.prompt, sh.negative_prompt = override.description, override.negative_prompt
         if not cached:
-            _event(s, EventType.SHOT_DETECTION, Outcome.SUCCESS, agent("scenedetect"),
-                   detail=f"{len(shot_list.shots)} shots; cuts at frames "
+            event(s, EventType.SHOT_DETECTION, Outcome.SUCCESS, agent("scenedetect"),
+                  detail=f"{len(shot_list.shots)} shots; cuts at frames "
                           f"{[x.start_frame for x in shot_list.shots[1:]]}",
                    outcome_detail={"config": shot_config.cache_key_part()}, film=row, run=run)
         shot_ids = {sh.index: sh.id for sh in shot_rows}
@@ -138,17 +122,17 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
     elif kf_state.is_completed():
         thumbs = kf_state.result()
         with session_scope() as s:
-            run = _run(s, run_id)
+            run = run_row(s, run_id)
             for sh, thumb in zip(shot_list.shots, thumbs):
                 shot = s.get(Shot, shot_ids[sh.index])
-                digest = _sha256(Path(thumb))
+                digest = sha256_file(Path(thumb))
                 shot.keyframe_path, shot.keyframe_sha256 = str(thumb), digest
                 repo.record_file(s, kind="keyframe", path=str(thumb), sha256=digest,
                                  size_bytes=Path(thumb).stat().st_size, film=s.get(Film, film_id),
                                  shot=shot, run=run)
                 if kf_state.name != "Cached":
-                    _event(s, EventType.KEYFRAME_EXTRACTION, Outcome.SUCCESS, agent("av"), detail=str(thumb),
-                           film=s.get(Film, film_id), shot=shot, run=run)
+                    event(s, EventType.KEYFRAME_EXTRACTION, Outcome.SUCCESS, agent("av"), detail=str(thumb),
+                          film=s.get(Film, film_id), shot=shot, run=run)
     else:
         logger.warning("keyframes failed: %s", kf_state.message)
 
@@ -173,11 +157,11 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
         else:
             with session_scope() as s:
                 row = s.get(Film, film_id)
-                digest = _sha256(out)
+                digest = sha256_file(out)
                 row.cleaned_path, row.cleaned_sha256 = str(out), digest
                 repo.record_file(s, kind="cleaned_film", path=str(out), sha256=digest,
                                  size_bytes=out.stat().st_size, film=row,
-                                 run=_run(s, run_id))
+                                 run=run_row(s, run_id))
 
     # 6. sound: a timing curve and generated candidates per shot, the best one picked;
     # 7. the film's track stitched from them and delivered with the picture.
@@ -255,17 +239,17 @@ def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot
         with session_scope() as s:
             shot = s.get(Shot, shot_ids[index])
             row = s.get(Film, film_id)
-            run = _run(s, run_id)
+            run = run_row(s, run_id)
             if state.is_completed():
                 result = state.result()
-                digest = _sha256(result.output)
+                digest = sha256_file(result.output)
                 shot.cleaned_path, shot.cleaned_sha256 = str(result.output), digest
                 repo.record_file(s, kind="cleaned_video", path=str(result.output), sha256=digest,
                                  size_bytes=result.output.stat().st_size, film=row, shot=shot, run=run)
                 if state.name != "Cached":
-                    _event(s, EventType.CLEANING, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
-                           detail=f"steps {','.join(clean_config.steps) or 'none'}; {result.frames} frames",
-                           outcome_detail=result.to_json(), film=row, shot=shot, run=run)
+                    event(s, EventType.CLEANING, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
+                          detail=f"steps {','.join(clean_config.steps) or 'none'}; {result.frames} frames",
+                          outcome_detail=result.to_json(), film=row, shot=shot, run=run)
                 if final:
                     repo.set_shot_status(s, shot, Status.DONE)
                 parts[index] = result.output
@@ -276,8 +260,8 @@ def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot
                 except Exception as exc:  # noqa: BLE001
                     reason = f"{type(exc).__name__}: {exc}"
                 repo.set_shot_status(s, shot, Status.FAILED, error=reason)
-                _event(s, EventType.CLEANING, Outcome.FAILURE, agent("opencv-python-headless", "av"),
-                       detail=reason, film=row, shot=shot, run=run)
+                event(s, EventType.CLEANING, Outcome.FAILURE, agent("opencv-python-headless", "av"),
+                      detail=reason, film=row, shot=shot, run=run)
                 failed.append(f"shot {index}: {reason}")
 
     for index, dst in todo:

@@ -24,35 +24,20 @@ from prefect import get_run_logger
 
 from catalog import repo
 from catalog.db import session_scope
-from catalog.models import EventType, Film, Outcome, Run, Shot, Status
+from catalog.models import EventType, Film, Outcome, Shot, Status
+from flows._record import event, run_row, sha256_file
 from foleyflow.provenance import agent, code_version
 from tasks import stages
 from tasks.features import TimingConfig, TimingCurve, timing_path
 from tasks.generate import candidate_seeds, expected_params_hash
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _run(session, run_id: int | None) -> Run | None:
-    return session.get(Run, run_id) if run_id else None
-
-
-def _event(session, event_type, outcome, who, detail="", **links):
-    repo.add_event(session, event_type=str(event_type), outcome=str(outcome), agent=who, detail=detail, **links)
-
-
 def _fail_shot(shot_id: int, film_id: int, run_id: int | None, event_type: EventType, reason: str) -> None:
     with session_scope() as s:
         shot = s.get(Shot, shot_id)
         repo.set_shot_status(s, shot, Status.FAILED, error=reason)
-        _event(s, event_type, Outcome.FAILURE, agent("torch", "diffusers"), detail=reason,
-               film=s.get(Film, film_id), shot=shot, run=_run(s, run_id))
+        event(s, event_type, Outcome.FAILURE, agent("torch", "diffusers"), detail=reason,
+              film=s.get(Film, film_id), shot=shot, run=run_row(s, run_id))
 
 
 def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_list, shot_ids: dict[int, int],
@@ -83,7 +68,7 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
         dst = timing_path(part)
         with session_scope() as s:
             shot = s.get(Shot, shot_id)
-            cleaned_sha = shot.cleaned_sha256 or _sha256(part)
+            cleaned_sha = shot.cleaned_sha256 or sha256_file(part)
             prompt = shot.prompt if shot.prompt is not None else film_prompt
             negative = shot.negative_prompt if shot.negative_prompt is not None else film_negative
         state = stages.timing(part, cleaned_sha, film_id, sh.index, dst, TimingConfig(), return_state=True)
@@ -93,17 +78,17 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
             failed.append(f"shot {sh.index}: timing curve: {reason}")
             continue
         timing_file = Path(state.result())
-        timing_sha = _sha256(timing_file)
+        timing_sha = sha256_file(timing_file)
         curve = TimingCurve.from_npz(timing_file)
         with session_scope() as s:
-            shot, film, run = s.get(Shot, shot_id), s.get(Film, film_id), _run(s, run_id)
+            shot, film, run = s.get(Shot, shot_id), s.get(Film, film_id), run_row(s, run_id)
             if shot.timing_sha256 != timing_sha:
                 shot.timing_path, shot.timing_sha256 = str(timing_file), timing_sha
                 repo.record_file(s, kind="timing_curve", path=str(timing_file), sha256=timing_sha,
                                  size_bytes=timing_file.stat().st_size, film=film, shot=shot, run=run)
-                _event(s, EventType.FEATURE_EXTRACTION, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
-                       detail=f"{len(curve.onset_times)} onsets at {[round(t, 3) for t in curve.onset_times]} s",
-                       film=film, shot=shot, run=run)
+                event(s, EventType.FEATURE_EXTRACTION, Outcome.SUCCESS, agent("opencv-python-headless", "av"),
+                      detail=f"{len(curve.onset_times)} onsets at {[round(t, 3) for t in curve.onset_times]} s",
+                      film=film, shot=shot, run=run)
 
         # 2. candidates, checks, selection (skipped when the catalog has this very generation)
         seeds = candidate_seeds(sha256, sh.index, config.seed, config.candidates)
@@ -112,7 +97,7 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
         with session_scope() as s:
             shot = s.get(Shot, shot_id)
             done = repo.selected_generation(s, shot, params_hash=digest)
-            if done is not None and Path(done.audio_path).exists() and _sha256(Path(done.audio_path)) == done.audio_sha256:
+            if done is not None and Path(done.audio_path).exists() and sha256_file(Path(done.audio_path)) == done.audio_sha256:
                 repo.set_shot_status(s, shot, Status.DONE)
                 continue
         out_dir = part.parent / "sound"
@@ -126,7 +111,7 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
             continue
         result = state.result()
         with session_scope() as s:
-            shot, film, run = s.get(Shot, shot_id), s.get(Film, film_id), _run(s, run_id)
+            shot, film, run = s.get(Shot, shot_id), s.get(Film, film_id), run_row(s, run_id)
             rows = repo.add_generations(s, shot, [{
                 "seed": c.seed, "prompt": result.prompt, "negative_prompt": result.negative_prompt,
                 "model_id": result.model_id, "weights_sha256": result.weights_sha256, "scheduler": result.scheduler,
@@ -138,15 +123,15 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
                 repo.record_file(s, kind="generated_audio", path=str(c.path), sha256=c.sha256,
                                  size_bytes=c.path.stat().st_size, film=film, shot=shot, run=run)
             who = f"{agent('torch', 'diffusers')}; {result.model_id} ({result.weights_sha256[:12]})"
-            _event(s, EventType.GENERATION, Outcome.SUCCESS, who,
-                   detail=f"{len(rows)} candidate(s), seeds {[c.seed for c in result.candidates]}, "
+            event(s, EventType.GENERATION, Outcome.SUCCESS, who,
+                  detail=f"{len(rows)} candidate(s), seeds {[c.seed for c in result.candidates]}, "
                           f"{result.steps} steps, guidance {result.guidance}; prompt {result.prompt!r}, "
                           f"negative {result.negative_prompt!r}",
                    outcome_detail={"generation_ids": [r.id for r in rows], "params_hash": result.params_hash},
                    film=film, shot=shot, run=run)
             best = result.best
-            _event(s, EventType.QUALITY_CHECK, Outcome.SUCCESS, agent("pyloudnorm"),
-                   detail=f"selected candidate {best.index} (seed {best.seed}): sync {best.scores.get('sync')}, "
+            event(s, EventType.QUALITY_CHECK, Outcome.SUCCESS, agent("pyloudnorm"),
+                  detail=f"selected candidate {best.index} (seed {best.seed}): sync {best.scores.get('sync')}, "
                           f"{best.scores.get('lufs')} LUFS",
                    outcome_detail={"scores": [c.scores for c in result.candidates], "selected": best.index},
                    film=film, shot=shot, run=run)
@@ -194,19 +179,19 @@ def deliver_film(original: Path, picture: Path, film_id: int, run_id: int | None
     delivered = stages.deliver(picture, track, film_id, mp4, options.existing_audio, tags,
                                existing_audio_from=None if picture == original else original)
     with session_scope() as s:
-        film, run = s.get(Film, film_id), _run(s, run_id)
-        track_sha, out_sha = _sha256(track), _sha256(delivered)
+        film, run = s.get(Film, film_id), run_row(s, run_id)
+        track_sha, out_sha = sha256_file(track), sha256_file(delivered)
         film.soundtrack_path, film.soundtrack_sha256 = str(track), track_sha
         film.delivery_path, film.delivery_sha256 = str(delivered), out_sha
         repo.record_file(s, kind="soundtrack", path=str(track), sha256=track_sha, size_bytes=track.stat().st_size,
                          film=film, run=run)
         repo.record_file(s, kind="delivery", path=str(delivered), sha256=out_sha,
                          size_bytes=delivered.stat().st_size, film=film, run=run)
-        _event(s, EventType.STITCHING, Outcome.SUCCESS, agent("pyloudnorm", "scipy"),
-               detail=f"{len(shots)} shot(s), crossfade {options.crossfade_s} s, {options.target_lufs} LUFS, "
+        event(s, EventType.STITCHING, Outcome.SUCCESS, agent("pyloudnorm", "scipy"),
+              detail=f"{len(shots)} shot(s), crossfade {options.crossfade_s} s, {options.target_lufs} LUFS, "
                       f"{duration:.3f} s", film=film, run=run)
-        _event(s, EventType.CREATION, Outcome.SUCCESS, agent("av"),
-               detail=f"delivered {delivered.name}: {'cleaned' if picture != original else 'original'} picture, "
+        event(s, EventType.CREATION, Outcome.SUCCESS, agent("av"),
+              detail=f"delivered {delivered.name}: {'cleaned' if picture != original else 'original'} picture, "
                       f"generated AAC track, existing audio {options.existing_audio}", film=film, run=run)
     return delivered
 
