@@ -106,12 +106,15 @@ def load_mels(corpus: Corpus, cache_dir: str | os.PathLike) -> dict[str, np.ndar
     Raises:
         FileNotFoundError / AudioReadError: a clip's FLAC is missing or unreadable.
     """
-    cache = Path(cache_dir) / f"mels-{corpus.content_hash()}.safetensors"
+    # v2: v1 caches were written from Fortran-ordered arrays, which safetensors stores as raw memory,
+    # so they read back with time and frequency interleaved; never reuse one.
+    cache = Path(cache_dir) / f"mels-v2-{corpus.content_hash()}.safetensors"
     if cache.is_file():
         return load_file(str(cache))
     mels = {}
     for i, row in enumerate(corpus.clips.itertuples()):
-        mels[str(row.clip_id)] = log_mel(read_audio(row.path)).astype(np.float16)
+        # C order: safetensors writes the buffer as it lies in memory (log_mel returns a transposed view)
+        mels[str(row.clip_id)] = np.ascontiguousarray(log_mel(read_audio(row.path)), dtype=np.float16)
         if (i + 1) % 200 == 0:
             log.info("log-mel of %d / %d clips", i + 1, len(corpus.clips))
     cache.parent.mkdir(parents=True, exist_ok=True)
