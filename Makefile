@@ -4,12 +4,13 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 OUT   ?= demo-output
 
-.PHONY: env demo test bench lock clean-env help
+.PHONY: env demo test bench bench-generation lock clean-env help
 
 help:
 	@echo "make demo   build the demo silent film and run the collection flow on it"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in bench/ (figures for the README)"
+	@echo "make bench-generation  evaluate the sound generator (needs the corpus and weights)"
 
 env:
 	@infra/bootstrap.sh
@@ -24,6 +25,11 @@ bench: env
 	$(PY) bench/bench_shots.py
 	$(PY) bench/bench_clean.py
 	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_timing.py
+
+# The generator's evaluation: needs the training corpus (foleyflow corpus build) and trained weights.
+bench-generation: env
+	$(PY) bench/bench_generation.py
 
 # Re-resolve the dependencies of pyproject.toml into requirements.lock.
 lock:
