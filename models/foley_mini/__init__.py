@@ -4,7 +4,14 @@ Components (each a diffusers ``ModelMixin``/``ConfigMixin`` saved with ``save_pr
 :class:`MelAutoencoder` (log-mel <-> latent), :class:`FoleyDenoiser` (the U-Net),
 :class:`MiniLMTextEncoder` (packaged sentence encoder), :class:`GriffinLimVocoder`,
 :class:`ReferenceBank` (real latents for retrieval, with attribution), assembled in
-:class:`FoleyMiniPipeline`.
+:class:`FoleyMiniPipeline`. Callers use it through :func:`models.registry.get_generator`.
+
+Train, measure and ship::
+
+    foleyflow train --corpus FOLEYFLOW_HOME/corpus --out RUN [--minutes 120] [--seed 0] [--resume]
+    python -m models.foley_mini.evaluate RUN/pipeline      # sync F1, real-time factor, sizes
+    python -m models.foley_mini.adherence RUN              # category classifier on real vs generated
+    python -m models.foley_mini.ship RUN                   # -> models/foley-mini + MODEL_CARD.md
 """
 
 from models.foley_mini.autoencoder import MelAutoencoder

@@ -15,8 +15,8 @@ class ModelConfig:
     latent_channels: int = 8
     ae_channels: tuple[int, int] = (32, 64)
     kl_weight: float = 1e-4  # weight of the autoencoder's KL term (mean per latent cell)
-    architecture: str = "unet1d"  # "unet1d" (frequency folded into channels) or "unet2d"
-    block_out_channels: tuple[int, ...] = (96, 192, 256)
+    architecture: str = "unet2d"  # "unet2d" (diffusers UNet2DConditionModel) or "unet1d" (frequency folded)
+    block_out_channels: tuple[int, ...] = (32, 64, 128)
     layers_per_block: int = 1
     attention_levels: tuple[bool, ...] = (False, False, True)
     head_dim: int = 32
@@ -48,12 +48,17 @@ class ModelConfig:
 
 
 #: Named presets: ``mini`` is the shipped model, ``tiny`` is for tests (builds and runs in well under a second).
+#: ``mini1d`` is the 1-D alternative: 2.5x cheaper per step, but in an equal-time test (6 min on the same
+#: autoencoder and data) its held-out loss was 0.641 against 0.514 for ``mini`` (see the model card).
 PRESETS: dict[str, ModelConfig] = {
     "mini": ModelConfig(),
-    "mini2d": ModelConfig(architecture="unet2d", block_out_channels=(32, 64, 128),
-                          attention_levels=(False, False, True)),
-    "tiny": ModelConfig(window_frames=64, latent_channels=4, ae_channels=(8, 16), block_out_channels=(16, 32),
-                        attention_levels=(False, True), head_dim=8, emb_dim=32, griffin_lim_iters=4),
+    "mini1d": ModelConfig(architecture="unet1d", block_out_channels=(96, 192, 256)),
+    "tiny": ModelConfig(window_frames=64, latent_channels=4, ae_channels=(8, 16), architecture="unet1d",
+                        block_out_channels=(16, 32), attention_levels=(False, True), head_dim=8, emb_dim=32,
+                        griffin_lim_iters=4),
+    "tiny2d": ModelConfig(window_frames=64, latent_channels=4, ae_channels=(8, 16), architecture="unet2d",
+                          block_out_channels=(16, 32), attention_levels=(False, True), head_dim=8,
+                          griffin_lim_iters=4),
 }
 
 

@@ -2,13 +2,13 @@
 
 Two architectures share one interface (``architecture`` in the config):
 
-- ``"unet1d"`` (default): the latent's frequency rows are folded into
-  channels and a 1-D U-Net runs over latent frames (16 ms x 4 = 64 ms each).
-  The autoencoder already models local time-frequency structure with 2-D
-  convolutions, so the denoiser can spend its compute on width: on this CPU it
-  is several times cheaper per parameter than a 2-D U-Net of the same size.
-- ``"unet2d"``: diffusers' ``UNet2DConditionModel`` on the (frequency x time)
-  latent, the conditioning broadcast over frequency.
+- ``"unet2d"`` (default, the shipped model): diffusers' ``UNet2DConditionModel``
+  on the (frequency x time) latent, the conditioning broadcast over frequency;
+- ``"unet1d"``: the latent's frequency rows folded into channels and a 1-D
+  U-Net over latent frames (64 ms each). It is 2.5x cheaper per step on this
+  CPU, but in an equal-time comparison on the same data its held-out loss was
+  clearly worse (0.641 against 0.514 after 6 minutes), so it is kept as an
+  option and for the fast tests.
 
 Conditioning (both architectures):
 
@@ -101,7 +101,7 @@ class FoleyDenoiser(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, latent_channels: int = 8, latent_height: int = 16, time_factor: int = 4, text_dim: int = 384,
-                 architecture: str = "unet1d", block_out_channels: tuple[int, ...] = (96, 192, 256),
+                 architecture: str = "unet2d", block_out_channels: tuple[int, ...] = (32, 64, 128),
                  layers_per_block: int = 1, attention_levels: tuple[bool, ...] = (False, False, True),
                  head_dim: int = 32, ff_mult: int = 2, emb_dim: int = 256, max_frames: int = 256,
                  sample_frames: int = 64, dropout: float = 0.0) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -128,14 +129,20 @@ def sizes(pipe, directory: Path | None = None) -> dict:
     return out
 
 
-def impulsive_prompts(pipe, limit: int = 10) -> list[str]:
-    """Captions of non-ambience categories in the reference bank, one per category (deterministic order)."""
-    seen, out = set(), []
+#: Words of contact sounds: a curve of sharp impulses is what the picture gives for these.
+CONTACT_WORDS = ("footsteps", "hammer", "hammering", "door", "impact", "knock", "clang", "chopping", "pickaxe", "sword",
+                 "punch", "anvil", "hitting", "gunshot", "cannon", "clash")
+
+
+def impulsive_prompts(pipe, limit: int = 20) -> list[str]:
+    """Captions of contact sounds in the reference bank, one per category, sorted (the sync test's prompts)."""
+    by_cat: dict[str, str] = {}
     for e in pipe.reference_bank.entries if pipe.reference_bank is not None else []:
-        if not e.get("is_ambience") and e["category"] not in seen:
-            seen.add(e["category"])
-            out.append(e["caption"])
-    return out[:limit] or ["footsteps"]
+        cap = e["caption"]
+        words = set(re.findall(r"[a-z]+", cap.lower()))
+        if not e.get("is_ambience") and words & set(CONTACT_WORDS) and e["category"] not in by_cat:
+            by_cat[e["category"]] = cap
+    return sorted(by_cat.values())[:limit] or ["footsteps"]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -147,15 +154,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--curves", type=int, default=20)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--skip-speed", action="store_true", help="only the sync figures")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     pipe = FoleyMiniPipeline.from_pretrained(str(args.pipeline), low_cpu_mem_usage=False)
     pipe.set_progress_bar_config(disable=True)
     prompts = impulsive_prompts(pipe)
-    figures = {"sizes": sizes(pipe, args.pipeline), "prompts": prompts,
-               "sync": sync_f1(pipe, prompts, args.curves, args.steps),
-               "sync_no_reference": sync_f1(pipe, prompts, args.curves, args.steps, reference=None),
-               "speed": real_time_factor(pipe, steps=args.steps)}
+    figures = {"sizes": sizes(pipe, args.pipeline), "prompts": prompts, "guidance": args.guidance,
+               "sync": sync_f1(pipe, prompts, args.curves, args.steps, args.guidance),
+               "sync_no_reference": sync_f1(pipe, prompts, args.curves, args.steps, args.guidance, reference=None)}
+    if not args.skip_speed:
+        figures["speed"] = real_time_factor(pipe, steps=args.steps)
     text = json.dumps(figures, indent=2)
     if args.json:
         args.json.write_text(text)

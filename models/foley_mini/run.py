@@ -107,6 +107,13 @@ class RunState:
     def config(self) -> TrainConfig:
         return TrainConfig.from_json(self.data["config"])
 
+    @property
+    def model(self) -> ModelConfig:
+        """The network shapes recorded when the run started (so later edits of the presets do not matter)."""
+        if "model" in self.data:
+            return ModelConfig.from_json(self.data["model"])
+        return self.config.model
+
     def done(self, stage: str) -> bool:
         return bool(self.data["stages"].get(stage, {}).get("done"))
 
@@ -176,6 +183,9 @@ def start_run(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, config:
     config.model  # validates the preset
     load_corpus(corpus_dir)
     state = RunState(out_dir, config, corpus=str(Path(corpus_dir).resolve()), resume=resume)
+    if "model" not in state.data:
+        state.data["model"] = state.config.model.to_json()
+        state.save()
     if "code_version" not in state.data:
         from foleyflow.provenance import code_version
 

@@ -49,6 +49,10 @@ def ship(run_dir: str | os.PathLike, target: str | os.PathLike = BUILTIN_DIR, cu
     state = json.loads((run / "state.json").read_text())
     bank = json.loads((source / "reference_bank" / "config.json").read_text())
     figures["bank_licences"] = dict(Counter(e.get("licence") for e in bank.get("entries", [])))
+    den = json.loads((source / "denoiser" / "config.json").read_text())
+    ae = json.loads((source / "autoencoder" / "config.json").read_text())
+    figures["model"] = {"architecture": den["architecture"], "block_out_channels": den["block_out_channels"],
+                        "latent_channels": ae["latent_channels"], "kl_weight": ae.get("kl_weight")}
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
@@ -60,14 +64,28 @@ def ship(run_dir: str | os.PathLike, target: str | os.PathLike = BUILTIN_DIR, cu
     return target
 
 
+def evaluate_figures(run_dir: Path, curves: int) -> dict:
+    """Run :mod:`models.foley_mini.evaluate` on a run's pipeline."""
+    from models.foley_mini import evaluate
+
+    return evaluate.main([str(Path(run_dir) / "pipeline"), "--curves", str(curves)])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--target", type=Path, default=BUILTIN_DIR)
     ap.add_argument("--curves", type=int, default=20)
     ap.add_argument("--figures", type=Path, default=None, help="figures.json from an earlier evaluate run")
+    ap.add_argument("--extra", type=str, action="append", default=[],
+                    help="NAME=FILE.json: more figures for the card (e.g. architecture_comparison=cmp.json)")
     args = ap.parse_args(argv)
     figures = json.loads(args.figures.read_text()) if args.figures else None
+    if args.extra:
+        figures = figures if figures is not None else evaluate_figures(args.run, args.curves)
+        for item in args.extra:
+            name, _, path = str(item).partition("=")
+            figures[name] = json.loads(Path(path).read_text())
     print(ship(args.run, args.target, args.curves, figures=figures))
 
 

@@ -69,7 +69,7 @@ def train_autoencoder(out_dir: str | os.PathLike, echo: Callable[[str], None] | 
     state, out = RunState(out_dir), Path(out_dir)
     if state.done("autoencoder"):
         return state.stage("autoencoder")
-    cfg, model_cfg = state.config, state.config.model
+    cfg, model_cfg = state.config, state.model
     torch.set_num_threads(cfg.threads)
     clock = Clock(state)
     corpus = load_corpus(state.data["corpus"])

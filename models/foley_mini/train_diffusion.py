@@ -75,7 +75,7 @@ def encode_data(out_dir: str | os.PathLike, echo: Callable[[str], None] | None =
     state, out = RunState(out_dir), Path(out_dir)
     if state.done("encode"):
         return state.stage("encode")
-    cfg, model_cfg = state.config, state.config.model
+    cfg, model_cfg = state.config, state.model
     torch.set_num_threads(cfg.threads)
     clock = Clock(state)
     corpus = load_corpus(state.data["corpus"])
@@ -183,7 +183,7 @@ def train_diffusion(out_dir: str | os.PathLike, echo: Callable[[str], None] | No
     state, out = RunState(out_dir), Path(out_dir)
     if state.done("diffusion"):
         return state.stage("diffusion")
-    cfg, model_cfg = state.config, state.config.model
+    cfg, model_cfg = state.config, state.model
     torch.set_num_threads(cfg.threads)
     clock = Clock(state)
     cache = out / "cache"
@@ -323,7 +323,7 @@ def export_pipeline(out_dir: str | os.PathLike, echo: Callable[[str], None] | No
     state, out = RunState(out_dir), Path(out_dir)
     if state.done("export"):
         return state.stage("export")
-    cfg, model_cfg = state.config, state.config.model
+    cfg, model_cfg = state.config, state.model
     clock = Clock(state)
     cache = out / "cache"
     refs = load_references(cache / "refs.safetensors")
