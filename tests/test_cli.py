@@ -11,7 +11,7 @@ import pytest
 
 from tests.media import write_video
 
-COMMANDS = ["demo", "shots", "clean", "run", "status", "generate", "corpus"]
+COMMANDS = ["demo", "shots", "clean", "run", "status", "generate", "corpus", "train"]
 
 
 def foleyflow(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
