@@ -23,6 +23,8 @@ import av
 import numpy as np
 import pyloudnorm
 
+from models.foley_mini.audio import decode_mono
+
 SAMPLE_RATE = 16_000
 _ENV_HZ = 10
 _N_BANDS = 32
@@ -69,13 +71,7 @@ def decode(data: bytes, name: str = "") -> tuple[np.ndarray, int]:
                 raise AudioRejected("no audio stream")
             stream = container.streams.audio[0]
             source_rate = stream.codec_context.sample_rate or stream.rate
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            chunks = []
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+            chunks = decode_mono(container, stream, SAMPLE_RATE)
     except av.FFmpegError as exc:
         raise AudioRejected(f"cannot decode {name or 'audio'}: {exc}") from exc
     if not chunks:

@@ -54,6 +54,20 @@ class MelSpec:
         return 1 + n_samples // self.hop_length
 
 
+def decode_mono(container, stream, sample_rate: int) -> list[np.ndarray]:
+    """Every sample of ``stream`` as mono float32 chunks at ``sample_rate`` (FFmpeg's resampler, flushed).
+
+    Raises:
+        av.error.FFmpegError: the stream does not decode (callers turn it into their own error).
+    """
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks = []
+    for frame in container.decode(stream):
+        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+    chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    return chunks
+
+
 def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any audio file PyAV can read into mono float32 at ``sample_rate``.
 
@@ -75,14 +89,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
         with av.open(str(p)) as container:
             if not container.streams.audio:
                 raise AudioReadError(f"{p}: no audio stream; give a sound file (FLAC, WAV, Ogg)")
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks = []
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+            chunks = decode_mono(container, container.streams.audio[0], sample_rate)
     except av.error.FFmpegError as exc:
         raise AudioReadError(f"{p}: cannot decode audio ({exc}); check the file is a complete sound file") from exc
     if not chunks:
