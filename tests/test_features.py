@@ -68,9 +68,38 @@ def test_curve_lies_on_the_audio_grid(clips):
         window = curve.onset[max(0, j - 2):j + 3]
         assert window.max() >= 0.5 and abs(int(np.argmax(curve.onset[max(0, j - 2):j + 3])) + max(0, j - 2) - j) <= 1
         assert curve.onset[min(j + 8, curve.onset.size - 1)] < 0.1  # 130 ms later the peak is gone
-    # sustain follows the motion: active while the ball moves, far above the static shot
+    # activity follows the motion: active while the ball moves, far above the static shot
     static = timing_curve(clips["static-old"].path)
-    assert curve.sustain.mean() > 0.15 and curve.sustain.mean() > 4 * static.sustain.mean()
+    assert curve.activity.shape == curve.sustain.shape
+    assert curve.activity.mean() > 0.15 and curve.activity.mean() > 4 * static.activity.mean()
+
+
+def test_sustain_rings_after_each_contact_over_a_bed_of_motion(clips):
+    """The generator is asked for a sound that peaks at each contact and fades, not for motion energy."""
+    curve = timing_curve(clips["ball"].path)
+    assert curve.onset_times.size >= 3
+    for t in curve.onset_times:
+        j = int(round(t * FRAME_RATE))
+        assert curve.sustain[j] > 0.9  # loudest at the contact
+    gaps = np.diff(curve.onset_times)
+    k = int(np.argmax(gaps))  # the longest quiet stretch between two contacts fades
+    j0, j1 = int(round(curve.onset_times[k] * FRAME_RATE)), int(round(curve.onset_times[k + 1] * FRAME_RATE))
+    assert curve.sustain[j1 - 2] < 0.6 * curve.sustain[j0]
+    assert np.all(curve.sustain >= 0.5 * curve.activity - 1e-6)  # moving picture: never silent
+    static = timing_curve(clips["static-old"].path)
+    assert static.sustain.max() < 0.1
+
+
+def test_sound_sustain_decays_from_one_and_keeps_the_bed():
+    from tasks.features import sound_sustain
+
+    n = num_frames(2.0)
+    activity = np.full(n, 0.4, np.float32)
+    s = sound_sustain(np.array([0.5]), activity, decay_s=0.2, bed=0.5)
+    j = int(round(0.5 * FRAME_RATE))
+    assert s[j] == pytest.approx(1.0, abs=0.05)
+    assert s[j + int(0.2 * FRAME_RATE)] == pytest.approx(np.exp(-1), abs=0.05)
+    assert s[:j].max() == pytest.approx(0.2) and s[-1] == pytest.approx(0.2)
 
 
 def test_range_is_timed_from_its_first_frame(clips):
@@ -95,6 +124,7 @@ def test_npz_round_trip_is_atomic(clips, tmp_path):
     back = TimingCurve.from_npz(dst)
     assert np.array_equal(back.stacked(), curve.stacked())
     assert np.array_equal(back.onset_times, curve.onset_times)
+    assert np.array_equal(back.activity, curve.activity)
     assert back.fps == curve.fps and back.meta["start_frame"] == 0
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match="not a foleyflow timing curve"):
