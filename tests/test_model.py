@@ -141,6 +141,42 @@ def test_without_reference_nothing_is_attributed_and_audio_differs(pipe):
     assert np.abs(with_ref.audios - without.audios).max() > 1e-4
 
 
+def test_reference_strength_starts_from_the_retimed_reference(pipe):
+    """Below 1 the denoising starts from the noised reference: the lower, the closer the sound is to it."""
+    from models.foley_mini.audio import log_mel
+    from models.foley_mini.timing import curve_onsets
+
+    first = gen(pipe, seed=3, reference="auto")
+    clip_id = first.attributions[0][0]["clip_id"]
+    bank, tf = pipe.reference_bank, pipe.time_factor
+    frames = pipe.plan_windows(2.0)[0]
+    padded = np.zeros((2, frames * tf), np.float32)
+    padded[:, :num_frames(2.0)] = curve(2.0)
+    with torch.no_grad():
+        ref = bank.retimed(bank.find(clip_id), curve_onsets(padded) // tf, frames)[None]
+        ref_mel = pipe.autoencoder.decode(ref)[0, :, :num_frames(2.0)].numpy()
+
+    def closeness(strength: float) -> float:
+        out = gen(pipe, seed=3, reference=clip_id, reference_strength=strength, reference_gate_s=None,
+                  num_inference_steps=10)
+        mel = log_mel(out.audios[0])[:, :ref_mel.shape[1]]
+        return float(np.corrcoef(mel.ravel(), ref_mel[:, :mel.shape[1]].ravel())[0, 1])
+
+    near, far = closeness(0.1), closeness(1.0)
+    assert near > far + 0.1 and near > 0.5, (near, far)
+    again = gen(pipe, seed=3, reference=clip_id, reference_strength=0.1, num_inference_steps=10)
+    assert np.array_equal(again.audios, gen(pipe, seed=3, reference=clip_id, reference_strength=0.1,
+                                            num_inference_steps=10).audios)  # still reproducible
+    without = gen(pipe, seed=3, reference=None)
+    assert np.array_equal(without.audios, gen(pipe, seed=3, reference=None, reference_strength=0.1).audios)
+
+
+def test_reference_guidance_changes_only_generations_with_a_reference(pipe):
+    assert np.abs(gen(pipe, seed=4).audios - gen(pipe, seed=4, reference_guidance=True).audios).max() > 1e-4
+    plain = gen(pipe, seed=4, reference=None)
+    assert np.array_equal(plain.audios, gen(pipe, seed=4, reference=None, reference_guidance=True).audios)
+
+
 def test_unrelated_prompt_retrieves_nothing(pipe):
     out = gen(pipe, prompt="a spreadsheet of quarterly tax figures")
     assert out.attributions == [[]]
@@ -166,8 +202,22 @@ def test_scheduler_can_be_swapped(pipe):
     ({"num_inference_steps": 0}, "positive integer"),
     ({"negative_prompt": ["a", "b"]}, "negative_prompt"),
     ({"reference": "no-such-clip"}, "no reference clip"),
-], ids=["timing-shape", "timing-range", "no-length", "length-mismatch", "steps", "negatives", "unknown-clip"])
+    ({"reference_strength": 0.0}, "(0, 1]"),
+    ({"reference_gate_s": -1.0}, "positive number"),
+], ids=["timing-shape", "timing-range", "no-length", "length-mismatch", "steps", "negatives", "unknown-clip",
+        "strength", "gate"])
 def test_bad_inputs_say_what_to_do(pipe, kwargs, message):
     with pytest.raises((ValueError, KeyError), match=None) as err:
         gen(pipe, **kwargs)
     assert message in str(err.value)
+
+
+def test_event_reference_is_gated_after_the_curve_onsets(pipe):
+    """An event reference sounds after each onset and fades; a longer gate keeps more of it."""
+    timing = curve(2.0, times=(0.3,), sustain=1.0)
+    short, long_ = pipe.reference_gate(timing, 0.2), pipe.reference_gate(timing, 1.0)
+    tf, onset = pipe.time_factor, int(0.3 * 62.5) // pipe.time_factor
+    assert short[onset] > 0.9 and short[onset + int(0.6 * 62.5 / tf)] < 0.1  # 0.6 s later: faded
+    assert long_[onset + int(0.6 * 62.5 / tf)] > 0.5
+    assert short[:onset - 1].max() < 0.05  # nothing before the first onset
+    assert np.allclose(pipe.reference_gate(timing, None), 1.0)  # sustain alone: up throughout

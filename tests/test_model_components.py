@@ -72,6 +72,8 @@ def test_retimed_reference_places_events_at_the_target_onsets():
     assert out[:5].eq(-1).all() and out[20:30].eq(-1).all()  # silence elsewhere
     looped = retime_latent(ref, [2, 10], [5], 50, silence, loop=True, valid=20)[0, 0]
     assert torch.equal(looped[20:40], ref[0, 0])  # ambience is looped
+    assert retime_latent(ref, [2, 10], [], 30, silence).eq(-1).all()  # nothing happens on screen: no strikes
+    assert torch.equal(retime_latent(ref, [2, 10], [], 20, silence, loop=True)[0, 0], ref[0, 0])  # ambience plays on
 
 
 def test_window_blend_weights_sum_to_one_and_cover_everything():
@@ -105,3 +107,21 @@ def test_reference_bank_retrieves_by_prompt_and_refuses_unrelated_prompts():
     with pytest.raises(KeyError, match="known clips"):
         bank.find("zzz")
     assert np.asarray(bank.retimed(0, [1], 6).shape).tolist() == [2, 2, 6]
+
+
+def test_faded_target_silences_an_event_reference_but_not_an_ambience():
+    from models.foley_mini.reference import ReferenceBank
+
+    entries = [{"clip_id": f"c{i}", "package": "p", "source_file": f"f{i}", "author": "a", "licence": "CC0-1.0",
+                "caption": "x", "category": "x", "is_ambience": amb, "valid": 8, "onsets": [0]}
+               for i, amb in enumerate((False, True))]
+    bank = ReferenceBank(entries=entries, latent_channels=1, latent_height=1, frames=8, text_dim=3)
+    with torch.no_grad():
+        bank.latents.fill_(3.0)
+        bank.silence.fill_(-1.0)
+    sustain = np.array([1.0, 1.0, 0.5, 0.2, 0.0, 0.0, 0.0, 0.0])  # an impact that fades out
+    event = bank.retimed(0, [0], 8, sustain=sustain)[0, 0]
+    assert torch.equal(event[:3], torch.full((3,), 3.0))  # while it rings: the recording
+    assert -1.0 < float(event[3]) < 3.0  # fading
+    assert event[4:].eq(-1.0).all()  # faded: silence
+    assert bank.retimed(1, [0], 8, sustain=sustain)[0, 0].eq(3.0).all()  # an ambience plays on

@@ -56,3 +56,27 @@ def test_ship_copies_the_pipeline_with_a_model_card_and_attributions(run_dir, tm
     with pytest.raises(ValueError, match="MB"):
         ship(run_dir, tmp_path / "small", max_mb=0.01, figures=figures)
     assert not (tmp_path / "small").exists()
+
+
+def test_bench_figures_go_into_the_model_card_once(tmp_path):
+    from models.foley_mini.model_card import add_bench
+
+    def fig(f1: float) -> dict:
+        sys3 = lambda v: {"generator": v, "shaped noise": v, "retrieval": v}  # noqa: E731
+        return {"steps": 20, "guidance": 3.0, "seed": 0, "quick": True, "weights_sha256": "ab" * 32,
+                "sync_video": {k: {"f1": v} for k, v in sys3(f1).items()},
+                "sync_impulses": {k: {"f1": 1.0, "f1_wrong_curve": 0.2} for k in sys3(0)},
+                "adherence": {"categories": list("abcdefgh"), "real_ceiling": 0.8, "chance": 0.125,
+                              **{k: {"accuracy": 0.5} for k in sys3(0)}},
+                "negative_prompt": {"generator": {"p_excluded_without": 0.1, "p_excluded_with": 0.05}},
+                "speed": {"generator": {"rtf": 5.5, "anchor_matmul_gflops": 40}},
+                "novelty": {"generator": {"novel_or_attributed_fraction": 1.0, "novel_fraction": 1.0}},
+                "targets": {"sync_video_f1": {"pass": f1 >= 0.85}}}
+
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# foley-mini\n\nintro\n")
+    add_bench(card, fig(0.5))
+    add_bench(card, fig(0.9))
+    text = card.read_text()
+    assert text.startswith("# foley-mini\n\nintro\n") and text.count("## Bench") == 1
+    assert "| 0.9 |" in text and "| 0.5 |" not in text and ">= 0.85 met" in text

@@ -154,3 +154,63 @@ share-alike terms (CC-BY-SA, GPL).
     path = target / "MODEL_CARD.md"
     _atomic_write(path, text)
     return path
+
+
+BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def bench_section(fig: dict) -> str:
+    """The figures of ``bench/bench_generation.py`` (its ``generation.json``) as a model-card section."""
+    g = "generator"
+    sv, si, ad, ng, sp, nv = (fig[k] for k in ("sync_video", "sync_impulses", "adherence", "negative_prompt",
+                                               "speed", "novelty"))
+    tg = fig.get("targets", {})
+
+    def ok(key: str) -> str:
+        return "met" if tg.get(key, {}).get("pass") else "**not met**"
+
+    rows = [
+        ("onset F1 +-100 ms, whole video chain (synthetic contacts)", sv[g]["f1"],
+         f"shaped noise {sv['shaped noise']['f1']}, retrieval {sv['retrieval']['f1']}", f">= 0.85 {ok('sync_video_f1')}"),
+        ("onset F1, impulse curves", si[g]["f1"], f"wrong curve {si[g]['f1_wrong_curve']}",
+         f">= 0.85 {ok('sync_impulse_f1')}"),
+        (f"prompt adherence ({len(ad['categories'])} categories, classifier accuracy)", ad[g]["accuracy"],
+         f"real-clip ceiling {ad['real_ceiling']}, chance {ad['chance']}, retrieval {ad['retrieval']['accuracy']}",
+         f"{tg.get('adherence', {}).get('target', '')} {ok('adherence')}"),
+        ("negative prompt: P(excluded) without -> with", f"{ng[g]['p_excluded_without']} -> {ng[g]['p_excluded_with']}",
+         "", f"drops {ok('negative_prompt_drop')}"),
+        (f"real-time factor, {fig['steps']} steps, 2 threads", sp[g]["rtf"],
+         f"matmul anchor {sp[g].get('anchor_matmul_gflops')} GFLOP/s", f">= 5 {ok('rtf')}"),
+        ("novel or attributed", nv[g]["novel_or_attributed_fraction"], f"novel {nv[g]['novel_fraction']}",
+         f"1.0 {ok('novel_or_attributed')}"),
+    ]
+    lines = [BENCH_START, "", "## Bench (`bench/bench_generation.py`, held-out material)", "",
+             f"{'Quick' if fig.get('quick') else 'Full'} run, seed {fig.get('seed')}, weights sha256 "
+             f"`{str(fig.get('weights_sha256', ''))[:16]}`, {fig.get('steps')} steps, guidance {fig.get('guidance')}.",
+             "", "| measure | foley-mini | baselines / reference | target |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines + ["", BENCH_END]) + "\n"
+
+
+def add_bench(card: str | os.PathLike, fig: dict) -> Path:
+    """Put (or replace) the bench section of a model card, atomically."""
+    path = Path(card)
+    text = path.read_text()
+    section = bench_section(fig)
+    if BENCH_START in text and BENCH_END in text:
+        head, rest = text.split(BENCH_START, 1)
+        text = head + section + rest.split(BENCH_END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    _atomic_write(path, text)
+    return path
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Add the generation bench's figures to a shipped model card.")
+    ap.add_argument("pipeline", type=Path, help="the shipped model directory (holds MODEL_CARD.md)")
+    ap.add_argument("--bench", type=Path, required=True, help="bench/out/generation.json")
+    a = ap.parse_args()
+    print(add_bench(a.pipeline / "MODEL_CARD.md", json.loads(a.bench.read_text())))

@@ -24,6 +24,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 ATTRIBUTION_KEYS = ("clip_id", "package", "source_file", "author", "licence")
+GATE_LOW, GATE_HIGH = 0.1, 0.3  # target sustain at which an event reference is silent / fully kept
 
 
 def retime_latent(latent: torch.Tensor, onsets: list[int] | np.ndarray, target_onsets: list[int] | np.ndarray,
@@ -36,7 +37,8 @@ def retime_latent(latent: torch.Tensor, onsets: list[int] | np.ndarray, target_o
         target_onsets: where events should start, in latent frames.
         length: output length in latent frames.
         silence: ``(C, H)`` latent column of silence, used between events.
-        loop: loop the reference instead (ambience, sustained sounds); also used when either side has no onsets.
+        loop: loop the reference instead (ambience, sustained sounds); also used when the reference has no
+            onsets. An event reference (``loop=False``) with no target onset gives silence.
         valid: frames of ``latent`` that hold the recording (the rest is padding); default all.
 
     Returns:
@@ -48,7 +50,11 @@ def retime_latent(latent: torch.Tensor, onsets: list[int] | np.ndarray, target_o
     ons = sorted({int(o) for o in np.asarray(onsets).ravel() if 0 <= int(o) < valid})
     tgt = sorted({int(round(float(t))) for t in np.asarray(target_onsets, dtype=np.float64).ravel()
                   if 0 <= round(float(t)) < length})
-    if loop or not ons or not tgt:
+    if not tgt and not loop:
+        # the picture has no event: an event sound (a hammer, a knock) has nothing to answer, so no
+        # reference events at all (looping it would put strikes on a still picture)
+        return silence.to(latent.dtype).reshape(c, h, 1).repeat(1, 1, length).clone()
+    if loop or not ons:
         reps = -(-length // valid)
         return src.repeat(1, 1, reps)[:, :, :length].clone()
     out = silence.to(latent.dtype).reshape(c, h, 1).repeat(1, 1, length)
@@ -142,8 +148,24 @@ class ReferenceBank(ModelMixin, ConfigMixin):
         pick = pool[int(torch.randint(len(pool), (1,), generator=generator))] if len(pool) > 1 else pool[0]
         return RetrievedReference(index=pick, similarity=float(sims[pick]), attribution=self.attribution(pick))
 
-    def retimed(self, index: int, target_onsets: list[int] | np.ndarray, length: int) -> torch.Tensor:
-        """Entry ``index`` re-timed to ``target_onsets`` (latent frames), ``(C, H, length)`` float32."""
+    def retimed(self, index: int, target_onsets: list[int] | np.ndarray, length: int,
+                sustain: np.ndarray | None = None) -> torch.Tensor:
+        """Entry ``index`` re-timed to ``target_onsets`` (latent frames), ``(C, H, length)`` float32.
+
+        ``sustain`` (one value per latent frame, in [0, 1]) gates an event reference: where the target
+        has faded (below ``GATE_LOW``) the reference is silence, so a long recorded event (an anvil that
+        rings with a second strike in it) cannot sound where the picture shows nothing. Ambiences are
+        never gated.
+        """
         e = self.entries[index]
-        return retime_latent(self.latents[index].float(), e.get("onsets", []), target_onsets, length,
-                             self.silence.float(), loop=bool(e.get("is_ambience")), valid=e.get("valid"))
+        loop = bool(e.get("is_ambience"))
+        out = retime_latent(self.latents[index].float(), e.get("onsets", []), target_onsets, length,
+                            self.silence.float(), loop=loop, valid=e.get("valid"))
+        if sustain is not None and not loop:
+            s = np.asarray(sustain, np.float64)[:length]
+            g = np.ones(length)
+            g[:s.size] = np.clip((s - GATE_LOW) / (GATE_HIGH - GATE_LOW), 0.0, 1.0)
+            gate = torch.from_numpy(g).to(out.dtype).view(1, 1, -1)
+            silence = self.silence.float().view(*self.silence.shape, 1)
+            out = silence + (out - silence) * gate
+        return out
