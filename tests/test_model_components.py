@@ -103,6 +103,9 @@ def test_reference_bank_retrieves_by_prompt_and_refuses_unrelated_prompts():
              for s in range(20)}
     assert picks == {"c0", "c1"}  # the seed chooses among the category's entries
     assert bank.retrieve(torch.tensor([0, 0, 1.0])) is None
+    both = torch.tensor([0.7, 0.7, 0.0])  # "dog barking and rain"
+    assert bank.retrieve(both, avoid=torch.tensor([0, 1.0, 0])).attribution["category"] == "dog"  # not rain
+    assert bank.retrieve(both, avoid=torch.tensor([1.0, 0, 0])).attribution["category"] == "rain"  # no dog
     assert bank.find("c2") == 2
     with pytest.raises(KeyError, match="known clips"):
         bank.find("zzz")

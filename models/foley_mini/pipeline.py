@@ -160,9 +160,13 @@ class FoleyMiniPipeline(DiffusionPipeline):
         return g.reshape(-1, tf).max(axis=1)
 
     def prepare_reference(self, prompts: list[str], pooled: torch.Tensor, timing: np.ndarray | None, frames: int,
-                          reference: str | None, generator, gate_s: float | None = None
+                          reference: str | None, generator, gate_s: float | None = None,
+                          avoid: torch.Tensor | None = None
                           ) -> tuple[torch.Tensor | None, torch.Tensor, list[list[dict]]]:
-        """Retrieve and re-time one reference per prompt: ``(references, mask, attributions)``."""
+        """Retrieve and re-time one reference per prompt: ``(references, mask, attributions)``.
+
+        ``avoid`` holds the negative prompts' embeddings (``(batch, D)``): what they describe is not retrieved.
+        """
         bank = self.reference_bank
         n = len(prompts)
         attributions: list[list[dict]] = [[] for _ in range(n)]
@@ -181,7 +185,7 @@ class FoleyMiniPipeline(DiffusionPipeline):
             if reference == "auto":
                 if not text.strip():
                     continue
-                found = bank.retrieve(pooled[i], gen)
+                found = bank.retrieve(pooled[i], gen, avoid=None if avoid is None else avoid[i])
                 if found is None:
                     continue
                 index, similarity = found.index, found.similarity
@@ -297,8 +301,11 @@ class FoleyMiniPipeline(DiffusionPipeline):
 
         # 4. Retrieve and re-time the reference
         pooled = text.pooled[-batch:]
+        avoid = text.pooled[:batch] if do_cfg and negatives is not None else None
+        if avoid is None and negatives is not None:
+            avoid = self.text_encoder(negatives).pooled.to(device, dtype)
         refs, ref_mask, attributions = self.prepare_reference(prompts, pooled, curve, frames, reference, generator,
-                                                              reference_gate_s)
+                                                              reference_gate_s, avoid)
 
         # 5. Timesteps and initial noise (or the noised reference)
         self.scheduler.set_timesteps(num_inference_steps, device=device)

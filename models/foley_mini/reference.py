@@ -125,25 +125,31 @@ class ReferenceBank(ModelMixin, ConfigMixin):
         some = ", ".join(str(e["clip_id"]) for e in self.entries[:5])
         raise KeyError(f"no reference clip {clip_id!r} in the bank; known clips include {some}")
 
-    def retrieve(self, pooled: torch.Tensor, generator: torch.Generator | None = None) -> RetrievedReference | None:
+    def retrieve(self, pooled: torch.Tensor, generator: torch.Generator | None = None,
+                 avoid: torch.Tensor | None = None) -> RetrievedReference | None:
         """The entry for a prompt: the best-matching category, then one of its closest entries chosen by the seed.
 
         Arguments:
             pooled: ``(D,)`` L2-normalised prompt embedding.
             generator: chooses among the ``candidates`` closest entries of the category.
+            avoid: ``(D,)`` embedding of the negative prompt: entries are ranked by their similarity to
+                the prompt minus their similarity to it, so "hammer and dog / not dog" retrieves a hammer.
 
         Returns:
             The chosen entry, or ``None`` when the bank is empty or no caption is similar enough.
         """
         if len(self) == 0:
             return None
-        sims = self.embeddings.float() @ pooled.float().to(self.embeddings.device)
-        best = int(torch.argmax(sims))
-        if float(sims[best]) < self.config.similarity_threshold:
+        emb = self.embeddings.float()
+        sims = emb @ pooled.float().to(emb.device)
+        score = sims if avoid is None else sims - emb @ avoid.float().to(emb.device)
+        score = torch.where(sims >= self.config.similarity_threshold, score, torch.full_like(score, -torch.inf))
+        best = int(torch.argmax(score))
+        if not torch.isfinite(score[best]):
             return None
         category = self.entries[best]["category"]
-        same = [i for i, e in enumerate(self.entries) if e["category"] == category]
-        same.sort(key=lambda i: -float(sims[i]))
+        same = [i for i, e in enumerate(self.entries) if e["category"] == category and torch.isfinite(score[i])]
+        same.sort(key=lambda i: -float(score[i]))
         pool = same[:max(1, self.config.candidates)]
         pick = pool[int(torch.randint(len(pool), (1,), generator=generator))] if len(pool) > 1 else pool[0]
         return RetrievedReference(index=pick, similarity=float(sims[pick]), attribution=self.attribution(pick))
