@@ -128,3 +128,16 @@ def test_faded_target_silences_an_event_reference_but_not_an_ambience():
     assert -1.0 < float(event[3]) < 3.0  # fading
     assert event[4:].eq(-1.0).all()  # faded: silence
     assert bank.retimed(1, [0], 8, sustain=sustain)[0, 0].eq(3.0).all()  # an ambience plays on
+
+
+def test_vocoder_scales_a_loud_spectrogram_down_instead_of_clipping():
+    from models.foley_mini.vocoder import GriffinLimVocoder
+
+    voc = GriffinLimVocoder(n_iter=4)
+    loud = torch.full((1, 64, 40), 4.0)  # far above full scale
+    quiet = torch.full((1, 64, 40), -4.0)
+    audio = voc(loud)
+    assert 0.9 < float(audio.abs().max()) <= 0.99 + 1e-6
+    assert float((audio.abs() >= 0.999).float().mean()) == 0.0  # no sample at full scale
+    q = voc(quiet)
+    assert float(q.abs().max()) < 0.5  # quiet audio keeps its level

@@ -311,7 +311,12 @@ class FoleyMiniPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         latents = self.prepare_latents(batch, frames, generator, dtype, device)
         timesteps = self.scheduler.timesteps
-        if refs is not None and reference_strength < 1.0 and bool(ref_mask.all()):
+        silence = None if self.reference_bank is None else self.reference_bank.silence.to(refs.dtype if refs is not None
+                                                                                           else dtype)
+        has_sound = refs is not None and all(
+            not torch.allclose(refs[i], silence.view(*silence.shape, 1).expand_as(refs[i])) for i in range(batch))
+        # a reference that is silence throughout (an event sound, and no event on screen) is no starting point
+        if refs is not None and reference_strength < 1.0 and bool(ref_mask.all()) and has_sound:
             start = min(len(timesteps) - 1, int(round(len(timesteps) * (1.0 - reference_strength))))
             timesteps = timesteps[start:]
             if hasattr(self.scheduler, "set_begin_index"):

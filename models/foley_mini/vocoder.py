@@ -44,7 +44,7 @@ class GriffinLimVocoder(ModelMixin, ConfigMixin):
 
     @torch.no_grad()
     def forward(self, log_mel: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
-        """Waveforms ``(B, samples)`` from log-mels ``(B, n_mels, T)``, clipped to [-1, 1].
+        """Waveforms ``(B, samples)`` from log-mels ``(B, n_mels, T)``, in [-1, 1] (scaled down, never clipped).
 
         Arguments:
             log_mel: natural-log mel magnitudes.
@@ -57,4 +57,7 @@ class GriffinLimVocoder(ModelMixin, ConfigMixin):
         c, gl = self.config, self.griffin_lim
         audio = torchaudio.functional.griffinlim(magnitude, gl.window, c.n_fft, c.hop_length, c.n_fft, 1.0,
                                                  c.n_iter, c.momentum, length, False)
-        return audio.clamp(-1.0, 1.0)
+        # the level of generated audio is relative (the film's track is loudness-normalised later): a
+        # waveform that would clip is scaled down to a 0.99 peak instead of being clipped
+        peak = audio.abs().amax(dim=-1, keepdim=True)
+        return (audio / torch.clamp(peak / 0.99, min=1.0)).clamp(-1.0, 1.0)
