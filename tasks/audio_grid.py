@@ -64,6 +64,27 @@ def impulse_curve(times: np.ndarray | list[float], n_frames: int, heights: np.nd
     return curve.astype(np.float32)
 
 
+def sound_sustain(onset_times: np.ndarray, activity: np.ndarray, decay_s: float = 0.2, bed: float = 0.5) -> np.ndarray:
+    """The sustain channel from the picture: 1 at each onset decaying by ``decay_s``, over ``bed`` x activity.
+
+    Arguments:
+        onset_times: seconds from the curve's start.
+        activity: ``(T,)`` motion activity in [0, 1] on the audio grid.
+        decay_s: time constant of the decay after an onset.
+        bed: fraction of the activity kept as a floor (continuous motion, continuous sound).
+
+    Returns:
+        ``float32 (T,)`` in [0, 1].
+    """
+    n = int(np.asarray(activity).size)
+    t = np.arange(n) / FRAME_RATE
+    out = bed * np.clip(np.asarray(activity, np.float64), 0, 1)
+    for x in np.asarray(onset_times, np.float64).ravel():
+        after = t >= x - 0.5 / FRAME_RATE  # from the grid frame nearest the onset, where its peak is
+        out[after] = np.maximum(out[after], np.exp(-np.maximum(t[after] - x, 0.0) / max(decay_s, 1e-3)))
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
 def resample_to_grid(times: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
     """Linear interpolation of a curve sampled at ``times`` (seconds) onto the audio grid.
 

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from foleyflow.video import VideoError, frame_index, iter_frames
-from tasks.audio_grid import FRAME_RATE, impulse_curve, num_frames, pick_peaks, resample_to_grid
+from tasks.audio_grid import FRAME_RATE, impulse_curve, num_frames, pick_peaks, resample_to_grid, sound_sustain
 
 
 @dataclass(frozen=True)
@@ -299,30 +299,10 @@ def _curves(times: np.ndarray, strength: np.ndarray, motion: np.ndarray, blocked
     onset = impulse_curve(onset_times, T, heights)
     sigma = max(c.sustain_smooth_s * fps, 0.5)
     smooth = cv2.GaussianBlur(motion.reshape(1, -1).astype(np.float64), (0, 0), sigmaX=sigma, sigmaY=0.01).ravel()
-    activity = np.clip(resample_to_grid(times, np.clip((smooth - c.sustain_noise) / c.sustain_reference, 0, 1), T),
-                       0, 1).astype(np.float32)
+    per_frame = np.clip((smooth - c.sustain_noise) / c.sustain_reference, 0, 1)
+    activity = np.clip(resample_to_grid(times, per_frame, T), 0, 1).astype(np.float32)
     sustain = sound_sustain(onset_times, activity, c.sustain_decay_s, c.sustain_bed)
     return TimingCurve(onset=onset, sustain=sustain, fps=fps, frame_rate=FRAME_RATE, motion=motion,
                        strength=strength, onset_times=np.asarray(onset_times, np.float64), duration=duration,
                        meta=meta, activity=activity)
 
-
-def sound_sustain(onset_times: np.ndarray, activity: np.ndarray, decay_s: float = 0.2, bed: float = 0.5) -> np.ndarray:
-    """The sustain channel from the picture: 1 at each onset decaying by ``decay_s``, over ``bed`` x activity.
-
-    Arguments:
-        onset_times: seconds from the curve's start.
-        activity: ``(T,)`` motion activity in [0, 1] on the audio grid.
-        decay_s: time constant of the decay after an onset.
-        bed: fraction of the activity kept as a floor (continuous motion, continuous sound).
-
-    Returns:
-        ``float32 (T,)`` in [0, 1].
-    """
-    n = int(np.asarray(activity).size)
-    t = np.arange(n) / FRAME_RATE
-    out = bed * np.clip(np.asarray(activity, np.float64), 0, 1)
-    for x in np.asarray(onset_times, np.float64).ravel():
-        after = t >= x - 0.5 / FRAME_RATE  # from the grid frame nearest the onset, where its peak is
-        out[after] = np.maximum(out[after], np.exp(-np.maximum(t[after] - x, 0.0) / max(decay_s, 1e-3)))
-    return np.clip(out, 0, 1).astype(np.float32)

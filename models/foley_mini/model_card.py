@@ -171,7 +171,8 @@ def bench_section(fig: dict) -> str:
 
     rows = [
         ("onset F1 +-100 ms, whole video chain (synthetic contacts)", sv[g]["f1"],
-         f"shaped noise {sv['shaped noise']['f1']}, retrieval {sv['retrieval']['f1']}", f">= 0.85 {ok('sync_video_f1')}"),
+         f"shaped noise {sv['shaped noise']['f1']}, retrieval {sv['retrieval']['f1']}",
+         f">= 0.85 {ok('sync_video_f1')}"),
         ("onset F1, impulse curves", si[g]["f1"], f"wrong curve {si[g]['f1_wrong_curve']}",
          f">= 0.85 {ok('sync_impulse_f1')}"),
         (f"prompt adherence ({len(ad['categories'])} categories, classifier accuracy)", ad[g]["accuracy"],

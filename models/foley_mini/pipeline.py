@@ -36,7 +36,7 @@ from models.foley_mini.text_encoder import MiniLMTextEncoder, TextEmbeddings
 from models.foley_mini.timing import curve_onsets
 from models.foley_mini.vocoder import GriffinLimVocoder
 from models.foley_mini.windows import blend_weights, merge_windows, split_windows, window_starts
-from tasks.audio_grid import FRAME_RATE, num_frames, num_samples
+from tasks.audio_grid import FRAME_RATE, num_frames, num_samples, sound_sustain
 
 
 @dataclass
@@ -152,8 +152,6 @@ class FoleyMiniPipeline(DiffusionPipeline):
         """
         g = np.asarray(timing, np.float32)[1]
         if gate_s:
-            from tasks.features import sound_sustain
-
             g = np.minimum(g, sound_sustain(curve_onsets(timing) / FRAME_RATE, np.zeros(g.size), gate_s, 0.0))
         tf = self.time_factor
         g = np.concatenate([g, np.zeros(-g.size % tf, g.dtype)])  # a whole number of latent frames
@@ -311,12 +309,9 @@ class FoleyMiniPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         latents = self.prepare_latents(batch, frames, generator, dtype, device)
         timesteps = self.scheduler.timesteps
-        silence = None if self.reference_bank is None else self.reference_bank.silence.to(refs.dtype if refs is not None
-                                                                                           else dtype)
-        has_sound = refs is not None and all(
-            not torch.allclose(refs[i], silence.view(*silence.shape, 1).expand_as(refs[i])) for i in range(batch))
         # a reference that is silence throughout (an event sound, and no event on screen) is no starting point
-        if refs is not None and reference_strength < 1.0 and bool(ref_mask.all()) and has_sound:
+        if (refs is not None and reference_strength < 1.0 and bool(ref_mask.all())
+                and bool((refs != self.reference_bank.silence.to(refs)[..., None]).flatten(1).any(1).all())):
             start = min(len(timesteps) - 1, int(round(len(timesteps) * (1.0 - reference_strength))))
             timesteps = timesteps[start:]
             if hasattr(self.scheduler, "set_begin_index"):
