@@ -39,6 +39,18 @@ def test_contacts_found_within_100ms_despite_flicker_grain_and_shake(clips):
     assert f1 >= 0.85
 
 
+@pytest.mark.parametrize("damage", ["clean", "old-film"])
+def test_a_slowing_lift_or_an_accelerating_strike_is_no_contact(tmp_path, damage):
+    # seed 1: the hammer's picture has a slow-down during the lift that the old measure took for a contact
+    clip = mc.hammer(tmp_path / "hammer.mkv", mc.CLEAN if damage == "clean" else mc.OLD_FILM, seed=1)
+    curve = timing_curve(clip.path)
+    _, precision, recall, _ = match_events(clip.contact_times, curve.onset_times, TOLERANCE)
+    assert precision == 1.0 and recall == 1.0, f"found {curve.onset_times} for contacts {clip.contact_times}"
+    # at the strike, not at the fastest frame before it
+    late = [min(abs(curve.onset_times - t)) for t in clip.contact_times]
+    assert max(late) <= 1.5 / clip.fps
+
+
 def test_flicker_and_film_damage_alone_make_no_onsets(clips):
     for name in ("flicker", "static-old"):
         curve = timing_curve(clips[name].path)
