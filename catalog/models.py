@@ -144,6 +144,7 @@ class Base(DeclarativeBase):
         dt.datetime: UTCDateTime(),
         dict[str, Any]: sa.JSON(none_as_null=True),
         list[dict[str, Any]]: sa.JSON(none_as_null=True),
+        list[int]: sa.JSON(none_as_null=True),
     }
 
     @declared_attr.directive
@@ -257,6 +258,7 @@ class Shot(_StatusMixin, Base):
     negative_prompt: Mapped[str | None] = mapped_column(sa.Text)  # overrides Film.negative_prompt
     timing_path: Mapped[str | None]  # the timing curve (.npz) from the cleaned frames
     timing_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    reroll: Mapped[int] = mapped_column(default=0, server_default="0")  # rejections asking for new seeds
 
     film: Mapped[Film] = relationship(back_populates="shots", lazy="raise")
     generations: Mapped[list[Generation]] = relationship(
@@ -403,3 +405,49 @@ class Generation(Base):
     run: Mapped[Run | None] = relationship(lazy="raise")
 
     __table_args__ = (sa.UniqueConstraint("shot_id", "attempt", "candidate"),)
+
+
+class Review(Base):
+    """An archivist's decision on a shot's sound: who, when, why, and what to change.
+
+    ``decision`` is ``accept`` or ``reject``; ``generation_id`` is the candidate
+    the decision is about (for an accept, the one that is now selected).
+    ``prompt`` / ``negative_prompt`` are the new words for the shot's next
+    generation (a reject only; ``None``: unchanged).
+    """
+
+    shot_id: Mapped[int] = mapped_column(sa.ForeignKey("shot.id", ondelete="CASCADE"), index=True)
+    generation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("generation.id", ondelete="SET NULL"))
+    decision: Mapped[str] = mapped_column(sa.String(8))
+    reviewer: Mapped[str]
+    note: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    prompt: Mapped[str | None] = mapped_column(sa.Text)
+    negative_prompt: Mapped[str | None] = mapped_column(sa.Text)
+
+    shot: Mapped[Shot] = relationship(lazy="raise")
+    generation: Mapped[Generation | None] = relationship(lazy="raise")
+
+    __table_args__ = (sa.CheckConstraint("decision IN ('accept', 'reject')", name="decision"),)
+
+
+class Delivery(Base):
+    """One delivered version of a film: the MP4, its WAV stem, and the generations it holds.
+
+    A re-delivery (after a re-run) is a new row with ``version`` one more and
+    ``predecessor_id`` pointing at the version it replaces; earlier files stay on disk.
+    """
+
+    film_id: Mapped[int] = mapped_column(sa.ForeignKey("film.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"), index=True)
+    version: Mapped[int]
+    predecessor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("delivery.id", ondelete="SET NULL"))
+    path: Mapped[str]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    soundtrack_path: Mapped[str]
+    soundtrack_sha256: Mapped[str] = mapped_column(sa.String(64))
+    generation_ids: Mapped[list[int]] = mapped_column(default=list)
+
+    film: Mapped[Film] = relationship(lazy="raise")
+    predecessor: Mapped[Delivery | None] = relationship(remote_side="Delivery.id", lazy="raise")
+
+    __table_args__ = (sa.UniqueConstraint("film_id", "version"),)

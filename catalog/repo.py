@@ -23,8 +23,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import foleyflow
 from catalog.models import (
-    PROBE_FIELDS, Collection, CollectionFilm, CorpusClip, Event, Film, Generation, Outcome, OutputFile, Run, Shot,
-    Status,
+    PROBE_FIELDS, Collection, CollectionFilm, CorpusClip, Delivery, Event, EventType, Film, Generation, Outcome,
+    OutputFile, Review, Run, Shot, Status,
 )
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -411,6 +411,134 @@ def generations(session: Session, shot: Shot) -> list[Generation]:
     """Every candidate of every attempt of a shot, oldest attempt first."""
     return list(session.scalars(sa.select(Generation).where(Generation.shot_id == shot.id)
                                 .order_by(Generation.attempt, Generation.candidate)))
+
+
+def get_shot(session: Session, shot_id: int) -> Shot:
+    """The shot with this id.
+
+    Raises:
+        LookupError: no such shot (with what to run to find the ids).
+    """
+    shot = session.get(Shot, shot_id)
+    if shot is None:
+        raise LookupError(f"no shot with id {shot_id} in the catalog; `foleyflow status` lists the shots and their ids")
+    return shot
+
+
+def review_shot(session: Session, shot: Shot, *, accept: bool, reviewer: str, candidate: int | None = None,
+                prompt: str | None = None, negative_prompt: str | None = None, note: str = "") -> Review:
+    """Record an archivist's decision on a shot's sound, and act on it.
+
+    * accept: the shot is done; with ``candidate`` that candidate of the latest
+      attempt becomes the selected one (the film is re-delivered with it on the next re-run).
+    * reject: the shot is marked rejected, so ``foleyflow rerun --rejected`` redoes it, with
+      ``prompt`` / ``negative_prompt`` as the shot's new words where given, and with new seeds
+      (a rejection asks for something else even when the words stay).
+
+    A ``REVIEW`` event records the decision with the reviewer as agent.
+
+    Raises:
+        ValueError: an empty reviewer; new words on an accept; a candidate that the shot's
+            latest attempt does not have; accepting a shot that has no generated sound.
+    """
+    if not reviewer or not reviewer.strip():
+        raise ValueError("a review needs a reviewer (the archivist's name, --by NAME)")
+    if accept and (prompt is not None or negative_prompt is not None):
+        raise ValueError("--prompt/--negative change the next generation: give them with --reject, not --accept")
+    latest = session.scalar(sa.select(sa.func.max(Generation.attempt)).where(Generation.shot_id == shot.id))
+    rows = [] if latest is None else list(session.scalars(sa.select(Generation).where(
+        Generation.shot_id == shot.id, Generation.attempt == latest).order_by(Generation.candidate)))
+    chosen = next((g for g in rows if g.selected), None)
+    if candidate is not None:
+        chosen = next((g for g in rows if g.candidate == candidate), None)
+        if chosen is None:
+            have = ", ".join(str(g.candidate) for g in rows) or "none"
+            raise ValueError(f"shot {shot.id} has no candidate {candidate} in its latest attempt "
+                             f"(candidates: {have})")
+    if accept and chosen is None:
+        raise ValueError(f"shot {shot.id} has no generated sound to accept; run the film first")
+    if accept:
+        if candidate is not None:
+            for g in rows:
+                g.selected = g is chosen
+        _set_status(shot, Status.DONE, None)
+    else:
+        if prompt is not None:
+            shot.prompt = prompt
+        if negative_prompt is not None:
+            shot.negative_prompt = negative_prompt
+        shot.reroll = (shot.reroll or 0) + 1
+        _set_status(shot, Status.REJECTED, f"rejected by {reviewer}" + (f": {note}" if note else ""))
+    review = Review(shot_id=shot.id, generation_id=chosen.id if chosen is not None else None,
+                    decision="accept" if accept else "reject", reviewer=reviewer.strip(), note=note or "",
+                    prompt=prompt, negative_prompt=negative_prompt)
+    session.add(review)
+    session.flush()
+    what = "accepted" if accept else "rejected"
+    detail = f"{what} by {reviewer.strip()}" + (f" candidate {chosen.candidate} (seed {chosen.seed})" if chosen else "")
+    if prompt is not None:
+        detail += f"; new prompt {prompt!r}"
+    if negative_prompt is not None:
+        detail += f"; new negative prompt {negative_prompt!r}"
+    if note:
+        detail += f"; note: {note}"
+    add_event(session, event_type=EventType.REVIEW, outcome=Outcome.SUCCESS, agent=f"archivist {reviewer.strip()}",
+              detail=detail, outcome_detail={"review_id": review.id, "decision": review.decision,
+                                             "generation_id": review.generation_id}, shot=shot)
+    return review
+
+
+def reviews(session: Session, shot: Shot) -> list[Review]:
+    """The shot's reviews, oldest first."""
+    return list(session.scalars(sa.select(Review).where(Review.shot_id == shot.id).order_by(Review.id)))
+
+
+def shots_for_rerun(session: Session, *, failed: bool = False, rejected: bool = False, film_id: int | None = None,
+                    shot_ids: Sequence[int] = ()) -> list[Shot]:
+    """The shots a re-run redoes: failed and/or rejected ones, and those named, within a film when given.
+
+    Raises:
+        LookupError: an unknown film or shot id, or a named shot outside ``film_id``.
+    """
+    if film_id is not None:
+        get_film(session, film_id)
+    named = [get_shot(session, i) for i in shot_ids]
+    for shot in named:
+        if film_id is not None and shot.film_id != film_id:
+            raise LookupError(f"shot {shot.id} belongs to film {shot.film_id}, not film {film_id}")
+    statuses = [st.value for st, on in ((Status.FAILED, failed), (Status.REJECTED, rejected)) if on]
+    found: dict[int, Shot] = {s.id: s for s in named}
+    if statuses:
+        query = sa.select(Shot).where(Shot.status.in_(statuses))
+        if film_id is not None:
+            query = query.where(Shot.film_id == film_id)
+        found.update({s.id: s for s in session.scalars(query)})
+    return sorted(found.values(), key=lambda s: (s.film_id, s.index))
+
+
+def add_delivery(session: Session, film: Film, *, path: str, sha256: str, soundtrack_path: str,
+                 soundtrack_sha256: str, generation_ids: Sequence[int], run: Run | None = None) -> Delivery:
+    """Record a delivered version of a film, linked to the version before it (kept, not replaced).
+
+    Delivering the very same file again is a no-op that returns the existing row.
+    """
+    _check_sha256(sha256)
+    _check_sha256(soundtrack_sha256, "soundtrack_sha256")
+    last = deliveries(session, film)[-1:]
+    if last and last[0].sha256 == sha256 and last[0].path == str(path):
+        return last[0]
+    row = Delivery(film_id=film.id, run_id=run.id if run else None, version=(last[0].version + 1) if last else 1,
+                   predecessor_id=last[0].id if last else None, path=str(path), sha256=sha256,
+                   soundtrack_path=str(soundtrack_path), soundtrack_sha256=soundtrack_sha256,
+                   generation_ids=[int(i) for i in generation_ids])
+    session.add(row)
+    session.flush()
+    return row
+
+
+def deliveries(session: Session, film: Film) -> list[Delivery]:
+    """Every delivered version of a film, oldest first."""
+    return list(session.scalars(sa.select(Delivery).where(Delivery.film_id == film.id).order_by(Delivery.version)))
 
 
 #: Columns of a corpus clip row that ``upsert_corpus_clips`` sets (``sha256`` is the key).

@@ -32,6 +32,9 @@ class RunOptions(BaseModel):
     picture: Literal["cleaned", "original"] = Field("cleaned", description="picture of the delivered film")
     existing_audio: Literal["keep", "replace"] = Field(
         "keep", description="an existing audio track of the film: kept as a second track, or left out")
+    only_shots: list[int] | None = Field(
+        None, description="catalog ids of the shots whose sound is redone (a re-run); every other shot keeps "
+                          "the sound it has (None: any shot whose sound is missing or out of date)")
 
     @field_validator("clean_steps")
     @classmethod

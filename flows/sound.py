@@ -11,7 +11,10 @@ stem, and muxed with the picture into the delivered MP4.
 What is done is read from the catalog: a shot whose selected generation was
 made with the same parameters (model and weights, prompt, negative prompt,
 seeds, steps, guidance, timing) and whose file is still on disk is not
-generated again.
+generated again. A shot an archivist accepted keeps its sound whatever
+changed since; a re-run (``options.only_shots``) redoes the shots it names
+and leaves every other shot's sound as it is. Each delivery is a new
+version in the catalog, linked to the one before.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
             cleaned_sha = shot.cleaned_sha256 or sha256_file(part)
             prompt = shot.prompt if shot.prompt is not None else film_prompt
             negative = shot.negative_prompt if shot.negative_prompt is not None else film_negative
+            reroll = shot.reroll or 0
         state = stages.timing(part, cleaned_sha, film_id, sh.index, dst, TimingConfig(), return_state=True)
         if not state.is_completed():
             reason = _reason(state)
@@ -90,13 +94,17 @@ def shots_sound(path: Path, sha256: str, film_id: int, run_id: int | None, shot_
                       detail=f"{len(curve.onset_times)} onsets at {[round(t, 3) for t in curve.onset_times]} s",
                       film=film, shot=shot, run=run)
 
-        # 2. candidates, checks, selection (skipped when the catalog has this very generation)
-        seeds = candidate_seeds(sha256, sh.index, config.seed, config.candidates)
+        # 2. candidates, checks, selection (skipped when the catalog has this very generation, when an
+        # archivist accepted the shot's sound, or when a re-run redoes other shots only)
+        seeds = candidate_seeds(sha256, sh.index, config.seed, config.candidates, reroll)
         digest = expected_params_hash(generator, curve, prompt=prompt, negative_prompt=negative, seeds=seeds,
                                       config=config, timing_sha256=timing_sha)
         with session_scope() as s:
             shot = s.get(Shot, shot_id)
-            done = repo.selected_generation(s, shot, params_hash=digest)
+            decisions = repo.reviews(s, shot)
+            keep = (decisions and decisions[-1].decision == "accept") or (
+                options.only_shots is not None and shot_id not in options.only_shots)
+            done = repo.selected_generation(s, shot, params_hash=None if keep else digest)
             if done is not None and Path(done.audio_path).exists() and sha256_file(Path(done.audio_path)) == done.audio_sha256:
                 repo.set_shot_status(s, shot, Status.DONE)
                 continue
@@ -183,6 +191,8 @@ def deliver_film(original: Path, picture: Path, film_id: int, run_id: int | None
         track_sha, out_sha = sha256_file(track), sha256_file(delivered)
         film.soundtrack_path, film.soundtrack_sha256 = str(track), track_sha
         film.delivery_path, film.delivery_sha256 = str(delivered), out_sha
+        version = repo.add_delivery(s, film, path=str(delivered), sha256=out_sha, soundtrack_path=str(track),
+                                    soundtrack_sha256=track_sha, generation_ids=generation_ids, run=run)
         repo.record_file(s, kind="soundtrack", path=str(track), sha256=track_sha, size_bytes=track.stat().st_size,
                          film=film, run=run)
         repo.record_file(s, kind="delivery", path=str(delivered), sha256=out_sha,
@@ -192,7 +202,10 @@ def deliver_film(original: Path, picture: Path, film_id: int, run_id: int | None
                       f"{duration:.3f} s", film=film, run=run)
         event(s, EventType.CREATION, Outcome.SUCCESS, agent("av"),
               detail=f"delivered {delivered.name}: {'cleaned' if picture != original else 'original'} picture, "
-                      f"generated AAC track, existing audio {options.existing_audio}", film=film, run=run)
+                      f"generated AAC track, existing audio {options.existing_audio}; version {version.version}"
+                      + (f" (replaces version {version.version - 1})" if version.predecessor_id else ""),
+              outcome_detail={"delivery_id": version.id, "predecessor_id": version.predecessor_id,
+                              "generation_ids": generation_ids}, film=film, run=run)
     return delivered
 
 

@@ -197,8 +197,83 @@ def status(
             typer.echo(f"    error: {f['error']}")
         for s in f["shots"]:
             if s["status"] != "done" or film is not None:
-                typer.echo(f"    shot {s['index']:4d} [{s['status']}] frames {s['start_frame']}-{s['end_frame'] - 1}"
+                typer.echo(f"    shot {s['index']:4d} (id {s['id']}) [{s['status']}] frames {s['start_frame']}-{s['end_frame'] - 1}"
                            + (f"  error: {s['error']}" if s["error"] else ""))
+
+
+@app.command()
+def review(
+    shot: Annotated[int, typer.Argument(help="the shot's catalog id (`foleyflow status --film ID` lists them)")],
+    accept: Annotated[bool, typer.Option("--accept", help="the shot's sound is right; keep it")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="the shot's sound is wrong; `foleyflow rerun --rejected` redoes it")] = False,
+    candidate: Annotated[Optional[int], typer.Option(help="with --accept: use this candidate (0, 1, ...) instead")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="with --reject: the shot's new description")] = None,
+    negative: Annotated[Optional[str], typer.Option(help="with --reject: the shot's new negative prompt")] = None,
+    note: Annotated[str, typer.Option(help="why (kept with the decision)")] = "",
+    by: Annotated[Optional[str], typer.Option(help="who decides (default: the login name)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the recorded decision as JSON")] = False,
+) -> None:
+    """Record an archivist's decision on a shot's sound (who, when, why) in the catalog."""
+    import getpass
+
+    from catalog import repo
+    from catalog.db import init_catalog, session_scope
+
+    if accept == reject:
+        raise _fail("give exactly one of --accept or --reject")
+    try:
+        reviewer = by or getpass.getuser()
+        init_catalog()
+        with session_scope() as s:
+            row = repo.review_shot(s, repo.get_shot(s, shot), accept=accept, reviewer=reviewer, candidate=candidate,
+                                   prompt=prompt, negative_prompt=negative, note=note)
+            data = {"review_id": row.id, "shot": shot, "decision": row.decision, "reviewer": row.reviewer,
+                    "when": row.created.isoformat(), "generation_id": row.generation_id, "note": row.note,
+                    "prompt": row.prompt, "negative_prompt": row.negative_prompt}
+    except _user_errors() as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    if as_json:
+        _print_json(data)
+        return
+    what = "accepted" if accept else "rejected; `foleyflow rerun --rejected` redoes it"
+    typer.echo(f"shot {shot} {what} (review {data['review_id']} by {data['reviewer']})")
+
+
+@app.command()
+def rerun(
+    failed: Annotated[bool, typer.Option("--failed", help="redo shots that failed")] = False,
+    rejected: Annotated[bool, typer.Option("--rejected", help="redo shots an archivist rejected")] = False,
+    film: Annotated[Optional[int], typer.Option(help="only this film id (re-delivered even when no shot is redone)")] = None,
+    shot: Annotated[Optional[list[int]], typer.Option(help="redo this shot id (repeatable), whatever its status")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Redo only the chosen shots, then re-stitch and re-deliver their films (default: --failed --rejected).
+
+    Exit 0 when every affected film was delivered again, 2 when some failed.
+    """
+    from catalog import repo
+    from catalog.db import init_catalog, session_scope
+
+    if not (failed or rejected or shot or film is not None):
+        failed = rejected = True
+    try:
+        init_catalog()
+        with session_scope() as s:  # unknown ids fail here, before Prefect starts
+            repo.shots_for_rerun(s, failed=failed, rejected=rejected, film_id=film, shot_ids=shot or ())
+    except _user_errors() as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    from flows.rerun import rerun_shots
+
+    summary = rerun_shots(failed=failed, rejected=rejected, film_id=film, shot_ids=shot or [])
+    if as_json:
+        _print_json(summary)
+    else:
+        if not summary["films"]:
+            typer.echo("nothing to re-run: no shot is failed or rejected (`foleyflow status` shows them)")
+        for f in summary["films"]:
+            line = f"  [{f['status']}] {f['title']}: shot(s) {f['shots'] or 'none'} redone"
+            typer.echo(line + (f": {f['error']}" if f.get("error") else ""))
+    raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
 
 
 @app.command()

@@ -107,11 +107,18 @@ class ShotSound:
         return data
 
 
-def candidate_seeds(film_sha256: str, shot_index: int, base_seed: int, n: int) -> list[int]:
-    """``n`` seeds for a shot, stable for (film, shot, base seed) and different between shots."""
+def candidate_seeds(film_sha256: str, shot_index: int, base_seed: int, n: int, reroll: int = 0) -> list[int]:
+    """``n`` seeds for a shot, stable for (film, shot, base seed) and different between shots.
+
+    ``reroll`` (how many times an archivist rejected the shot) gives a fresh set: a rejected
+    shot is not generated again with the seeds that were rejected.
+    """
+    if reroll < 0:
+        raise ValueError(f"reroll must be >= 0, got {reroll}")
     seeds = []
     for k in range(n):
-        digest = hashlib.sha256(f"{film_sha256}:{shot_index}:{base_seed}:{k}".encode()).digest()
+        key = f"{film_sha256}:{shot_index}:{base_seed}:{k}" + (f":reroll{reroll}" if reroll else "")
+        digest = hashlib.sha256(key.encode()).digest()
         seeds.append(int.from_bytes(digest[:6], "big"))  # < 2**48: exact in JSON and in every database
     return seeds
 
