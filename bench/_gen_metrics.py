@@ -186,6 +186,23 @@ class EventIndex:
                 out[i], ids[i] = best[p], self.clip_ids[best_win[p]]
         return out, ids
 
+    def best_within(self, logmels: list[np.ndarray], allowed: list[set[str]], patches: int = 3) -> np.ndarray:
+        """Like :meth:`best_matches`, but each query only against the windows of its ``allowed`` clips.
+
+        Returns:
+            ``(n,)`` correlations, ``-inf`` where a query allows no clip of the index.
+        """
+        out = np.full(len(logmels), -np.inf)
+        for i, (m, names) in enumerate(zip(logmels, allowed)):
+            wins = [w for w, c in zip(self.windows, self.clip_ids) if c in names]
+            if not wins:
+                continue
+            q = _zscore(self.query_patches(m, patches)).T
+            rows = [np.lib.stride_tricks.sliding_window_view(w, self.patch, axis=1)[:, ::self.stride] for w in wins]
+            rows = np.concatenate([v.transpose(1, 0, 2).reshape(v.shape[1], -1) for v in rows])
+            out[i] = float((_zscore(rows) @ q).max())
+        return out
+
 
 class NoveltyIndex:
     """Training windows' log-mels, searchable for the closest match of a clip.
@@ -264,6 +281,25 @@ class NoveltyIndex:
             best[better], best_idx[better] = val[better], idx[better]
         return best, [self.clip_ids[i] for i in best_idx]
 
+    def best_within(self, logmels: list[np.ndarray], allowed: list[set[str]]) -> np.ndarray:
+        """Like :meth:`best_matches`, but each query only against the windows of its ``allowed`` clips.
+
+        Returns:
+            ``(n,)`` correlations, ``-inf`` where a query allows no clip of the index.
+        """
+        ids = np.asarray(self.clip_ids)
+        out = np.full(len(logmels), -np.inf)
+        for i, (m, names) in enumerate(zip(logmels, allowed)):
+            keep = np.flatnonzero(np.isin(ids, list(names)))
+            if keep.size == 0:
+                continue
+            sub = NoveltyIndex.__new__(NoveltyIndex)
+            sub.frames, sub.max_shift, sub.range_nats, sub.shifts = self.frames, self.max_shift, self.range_nats, \
+                self.shifts
+            sub.bank, sub.clip_ids = self.bank[keep], [self.clip_ids[k] for k in keep]
+            out[i] = float(sub.best_matches([m])[0][0])
+        return out
+
 
 @dataclass
 class NoveltyVerdict:
@@ -272,8 +308,9 @@ class NoveltyVerdict:
     correlation: float
     matched_clip: str
     novel: bool
-    attributed: bool  # not novel, but its attributions name the matched clip
+    attributed: bool  # not novel, but its attributions name the matched clip (or a clip matching as closely)
     attributed_other: bool  # not novel, attributions name other clips only
+    named_correlation: float | None = None  # the best correlation with the clips it names
 
     @property
     def verdict(self) -> str:
@@ -293,22 +330,34 @@ def novelty_threshold(real_correlations: np.ndarray, percentile: float = 95.0) -
 
 
 def novelty_verdicts(correlations: np.ndarray, matched: list[str], attributions: list[list[dict]],
-                     threshold: float) -> list[NoveltyVerdict]:
+                     threshold: float, named_correlations: np.ndarray | None = None,
+                     tie: float = 0.01) -> list[NoveltyVerdict]:
     """A verdict per clip: novel (no closer than ``threshold``), else attributed or not.
+
+    The same recording can sit inside two training clips (an excerpt re-used by another package,
+    which the corpus's whole-clip duplicate grouping does not join). A clip that copies the clip it
+    names then matches the other one as well, perhaps a hair better: it is attributed when the clips
+    it names explain its closest match, i.e. match within ``tie`` of it.
 
     Arguments:
         correlations: each clip's best correlation (:meth:`NoveltyIndex.best_matches`).
         matched: the clip id of each best match.
         attributions: each clip's ``GeneratedAudio.attributions``.
         threshold: :func:`novelty_threshold` of held-out real clips.
+        named_correlations: each clip's best correlation with the clips it names
+            (``best_within``); without it only the matched clip's id counts.
+        tie: how much closer than the named clips another clip may match and still be explained.
     """
     out = []
-    for c, m, att in zip(correlations, matched, attributions):
+    named_corr = [None] * len(correlations) if named_correlations is None else list(named_correlations)
+    for c, m, att, nc in zip(correlations, matched, attributions, named_corr):
         named = {str(a.get("clip_id")) for a in (att or [])}
         novel = bool(c <= threshold)
+        explained = m in named or (nc is not None and np.isfinite(nc) and nc >= c - tie)
         out.append(NoveltyVerdict(correlation=float(c), matched_clip=m, novel=novel,
-                                  attributed=(not novel) and m in named,
-                                  attributed_other=(not novel) and bool(named) and m not in named))
+                                  attributed=(not novel) and explained,
+                                  attributed_other=(not novel) and bool(named) and not explained,
+                                  named_correlation=None if nc is None or not np.isfinite(nc) else float(nc)))
     return out
 
 

@@ -25,8 +25,9 @@ issue 3):
 - novelty: each clip's highest log-mel correlation with any training window (a few frames of time
   shift), and of its loudest event patches with any patch of any training window (re-timed
   copies), each against the 95th percentile of held-out real windows; a clip closer than that by
-  either measure is "attributed" when its attributions name the matched clip. Target: every clip
-  novel or attributed.
+  either measure is "attributed" when the clips its attributions name match it as closely (within
+  0.01) as the closest training clip does: the same recording inside two clips is one source. Target:
+  every clip novel or attributed.
 
     python bench/bench_generation.py --corpus DIR [--generator NAME] [--quick] [--seed S]
 
@@ -207,7 +208,9 @@ def novelty(generated: dict, held_out: list, train_windows: list, max_shift: int
 
     Two measures: whole windows with a few frames of shift (:class:`NoveltyIndex`), and event
     patches anywhere in any training window (:class:`EventIndex`, which catches re-timed copies).
-    A clip is novel when it is novel by both; otherwise it must be attributed to the matched clip.
+    A clip is novel when it is novel by both; otherwise it must be attributed: the clips it names
+    match it within a tie of its closest match (:func:`novelty_verdicts`). Clips that are not novel
+    are listed with their closest clip and their correlation with the named clips.
     """
     logmels, ids = [w.logmel for w in train_windows], [w.clip_id for w in train_windows]
     indexes = {"window": NoveltyIndex(logmels, ids, gc.WINDOW_FRAMES, max_shift=max_shift),
@@ -223,11 +226,17 @@ def novelty(generated: dict, held_out: list, train_windows: list, max_shift: int
         per = {}
         for k, ix in indexes.items():
             corr, matched = ix.best_matches([r[0] for r in rows])
-            per[k] = novelty_verdicts(corr, matched, atts, thresholds[k])
+            named = [{str(a.get("clip_id")) for a in (att or [])} for att in atts]
+            per[k] = novelty_verdicts(corr, matched, atts, thresholds[k],
+                                      named_correlations=ix.best_within([r[0] for r in rows], named))
         # novel only when novel by both measures; otherwise judged on the measure that flagged it
         combined = [e if not e.novel else w for w, e in zip(per["window"], per["event"])]
         out[name] = {**novelty_summary(combined),
-                     "by_measure": {k: novelty_summary(v) for k, v in per.items()}}
+                     "by_measure": {k: novelty_summary(v) for k, v in per.items()},
+                     "not_novel": [{"clip": i, "verdict": v.verdict, "correlation": round(v.correlation, 4),
+                                    "matched_clip": v.matched_clip, "named_correlation":
+                                        None if v.named_correlation is None else round(v.named_correlation, 4)}
+                                   for i, v in enumerate(combined) if not v.novel]}
     return out
 
 

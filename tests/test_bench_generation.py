@@ -97,6 +97,38 @@ def test_event_index_finds_a_copied_event_moved_in_time_that_whole_windows_miss(
     assert win_corr[0] < ev_corr[0] - 0.1
 
 
+def test_a_copy_of_a_recording_found_in_two_clips_is_attributed_to_either_but_not_to_an_unrelated_one():
+    train, events = _windows(12, seed=8)
+    ids = [f"clip{i}" for i in range(12)]
+    # one recording in two clips: clip 11 is clip 3's recording started 0.7 s later (another package's excerpt)
+    shared = _event(np.random.default_rng(9), 1)
+    recording = _place([(0.5, shared), (2.2, _event(np.random.default_rng(10), 3))], rng=np.random.default_rng(11))
+    train[3] = log_mel(recording)
+    train[11] = log_mel(np.concatenate([np.zeros(int(0.7 * SR), np.float32), recording])[:recording.size])
+    copy = log_mel(_place([(2.9, shared)], rng=np.random.default_rng(12)))  # the shared event, re-timed
+    index = EventIndex(train, ids)
+    corr, matched = index.best_matches([copy, copy])
+    assert corr[0] > 0.97 and matched[0] in {"clip3", "clip11"}
+    source = "clip11" if matched[0] == "clip3" else "clip3"  # the clip named is the one that did not win
+    unrelated = "clip7"
+    named = index.best_within([copy, copy], [{source}, {unrelated}])
+    assert named[0] > 0.97 and named[1] < corr[1] - 0.05
+    verdicts = novelty_verdicts(corr, matched, [[{"clip_id": source}], [{"clip_id": unrelated}]], 0.9,
+                                named_correlations=named)
+    assert [v.verdict for v in verdicts] == ["attributed", "attributed-other"]
+    # without the named clips' correlations only the id of the closest clip counts
+    assert novelty_verdicts(corr[:1], matched[:1], [[{"clip_id": source}]], 0.9)[0].verdict == "attributed-other"
+
+
+def test_window_index_restricted_to_named_clips_finds_the_copy_only_in_its_own_clip():
+    train, _ = _windows(8, seed=12)
+    ids = [f"clip{i}" for i in range(8)]
+    index = NoveltyIndex(train, ids, train[0].shape[1], max_shift=8)
+    copy = np.roll(train[2], 2, axis=1)
+    within = index.best_within([copy, copy, copy], [{"clip2"}, {"clip5", "clip6"}, {"nowhere"}])
+    assert within[0] > 0.98 and within[1] < 0.9 and within[2] == -np.inf
+
+
 def test_classifier_learns_a_three_class_toy_set_and_reports_its_accuracy():
     rng = np.random.default_rng(8)
 
