@@ -277,6 +277,31 @@ def rerun(
 
 
 @app.command()
+def report(
+    format: Annotated[str, typer.Option("--format", help="parquet or csv: one row per shot generation")],
+    out: Annotated[Path, typer.Option(help="the report file to write")],
+    collection: Annotated[Optional[int], typer.Option(help="only this collection id")] = None,
+    film: Annotated[Optional[int], typer.Option(help="only this film id")] = None,
+) -> None:
+    """Export a provenance report of the catalog (schema in the README, "Provenance reports")."""
+    from catalog.report import FORMATS
+
+    if format not in FORMATS:
+        raise _fail(f"unknown report format {format!r}: choose one of {', '.join(FORMATS)}")
+    from catalog.db import init_catalog, session_scope
+    from catalog.report import generation_table, write_report
+
+    try:
+        init_catalog()
+        with session_scope() as s:
+            frame = generation_table(s, collection_id=collection, film_id=film)
+        path = write_report(frame, format, out)
+    except _user_errors() as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    typer.echo(f"{format} report: {len(frame)} generation(s) of {frame['film_id'].nunique()} film(s) -> {path}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="where the demo film and its manifest are written")] = Path("demo-output"),
 ) -> None:

@@ -87,3 +87,22 @@ def require_shared(*names: str) -> Path:
         if not (FOOTAGE / name).exists():
             pytest.skip(f"../shared/footage/{name} not present")
     return FOOTAGE
+
+
+@pytest.fixture()
+def delivered(prefect_harness, foleyflow_home, tmp_path):
+    """A three-shot film (made here), run once: delivered, every shot with two candidates; its status row."""
+    from catalog import repo
+    from catalog.db import session_scope
+    from flows.collection import process_collection
+
+    folder = tmp_path / "reel"
+    folder.mkdir()
+    from tests.media import write_video
+
+    write_video(folder / "film.mp4", frames=72, fps=24, scenes=3)
+    summary = process_collection(str(folder))
+    assert summary["failed"] == 0
+    with session_scope() as s:
+        film = repo.status_report(s)["films"][0]
+    return film

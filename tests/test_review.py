@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from tests.media import write_video
 
 pytestmark = pytest.mark.slow
 
@@ -26,23 +25,6 @@ def _events(session, event_type: str) -> int:
     from catalog.models import Event
 
     return session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.event_type == event_type))
-
-
-@pytest.fixture()
-def delivered(prefect_harness, foleyflow_home, tmp_path):
-    """A three-shot film, run once: delivered, every shot with two candidates."""
-    from catalog import repo
-    from catalog.db import session_scope
-    from flows.collection import process_collection
-
-    folder = tmp_path / "reel"
-    folder.mkdir()
-    write_video(folder / "film.mp4", frames=72, fps=24, scenes=3)
-    summary = process_collection(str(folder))
-    assert summary["failed"] == 0
-    with session_scope() as s:
-        film = repo.status_report(s)["films"][0]
-    return film
 
 
 def _snapshot(film_id: int) -> dict:
