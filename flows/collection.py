@@ -2,14 +2,23 @@
 
 A film that fails is recorded as failed (with its reason) and the run goes on
 with the next film. The run itself, its Prefect flow-run id, parameters and
-code version are recorded in the catalog.
+code version are recorded in the catalog. One run of a collection at a time:
+a second run of the same collection waits for the first (a Prefect global
+concurrency limit per collection, :func:`one_run_per_collection`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+import httpx
+from prefect import flow, get_client, get_run_logger
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -46,9 +55,46 @@ def process_collection(source: str, options: RunOptions | None = None, shots_csv
         ``{"collection_id", "run_id", "films": [{"path", "film_id", "status", "error"}], "failed": int}``
     """
     options = options or RunOptions()
-    logger = get_run_logger()
     init_catalog()
     name, src, films = films_from_source(source, shots_csv, collection_name)
+    with one_run_per_collection(name):
+        return _run_collection(source, options, shots_csv, name, src, films)
+
+
+def collection_limit_name(name: str) -> str:
+    """The Prefect global concurrency limit that keeps one run per collection at a time."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:48] or "collection"
+    return f"foleyflow-collection-{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+@contextmanager
+def one_run_per_collection(name: str):
+    """Hold the collection's slot (limit 1, created on first use): a second run of it waits for this one.
+
+    Runs of different collections do not wait for each other. The limit shows in the Prefect UI under
+    Concurrency, where an administrator can raise it.
+    """
+    limit = collection_limit_name(name)
+    try:
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_global_concurrency_limit_by_name(limit)
+            except ObjectNotFound:
+                try:
+                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=limit, limit=1))
+                except ObjectAlreadyExists:
+                    pass  # another run created it first
+    except (httpx.HTTPError, PrefectHTTPStatusError) as exc:  # pragma: no cover (server unreachable)
+        get_run_logger().warning("could not set up the concurrency limit %s (%s): running without it", limit, exc)
+        yield
+        return
+    with concurrency(limit, occupy=1, strict=False):
+        yield
+
+
+def _run_collection(source: str, options: RunOptions, shots_csv: str | None, name: str, src: str,
+                    films: list[FilmInput]) -> dict:
+    logger = get_run_logger()
     with session_scope() as s:
         collection = repo.upsert_collection(s, name=name, source_path=src)
         run = repo.start_run(s, flow_run_id=str(flow_run.get_id() or ""), flow_name="process-collection",

@@ -176,3 +176,33 @@ def test_the_film_flow_cleans_at_most_max_workers_shots_at_once(prefect_harness,
     result = process_film(FilmInput(path=str(tmp_path / "film.mp4"), title="six"), options=RunOptions(max_workers=2))
     assert result["shots"] == 6 and result["status"] == "done"
     assert peak[0] == 2
+
+
+def test_a_second_run_of_a_collection_waits_for_the_first_and_other_collections_do_not(prefect_harness,
+                                                                                     foleyflow_home, tmp_path):
+    import threading
+    import time
+
+    from catalog.db import session_scope
+    from catalog.models import Run
+    from flows.collection import one_run_per_collection, process_collection
+
+    for name in ("reel-a", "reel-b"):
+        (tmp_path / name).mkdir()
+        write_video(tmp_path / name / "film.mp4", frames=24, fps=24, scenes=1)
+
+    def runs() -> list[str]:
+        with session_scope() as s:
+            return [r.parameters["source"] for r in s.scalars(sa.select(Run).order_by(Run.id))]
+
+    results: dict[str, dict] = {}
+    with one_run_per_collection("reel-a"):  # a run of reel-a is going on
+        waiting = threading.Thread(target=lambda: results.setdefault("a", process_collection(str(tmp_path / "reel-a"))))
+        waiting.start()
+        results["b"] = process_collection(str(tmp_path / "reel-b"))  # another collection: not held up
+        time.sleep(2)
+        assert results["b"]["failed"] == 0 and runs() == [str(tmp_path / "reel-b")]
+        assert waiting.is_alive()
+    waiting.join(timeout=300)
+    assert not waiting.is_alive() and results["a"]["failed"] == 0
+    assert runs() == [str(tmp_path / "reel-b"), str(tmp_path / "reel-a")]
