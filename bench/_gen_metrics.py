@@ -122,19 +122,23 @@ class EventIndex:
         mel_pool: adjacent mel bins averaged (speed).
         range_nats: dynamic range kept below each spectrogram's peak.
         chunk: training windows compared at once (memory).
+        min_active: a query patch after the loudest one counts only when this fraction of its cells is
+            above the floor; a patch of one or two lit cells in silence correlates 1.0 with any patch
+            that has a lit cell in the same place, which says nothing about copying.
 
     Raises:
         ValueError: no windows, mismatched lengths, or windows shorter than a patch.
     """
 
     def __init__(self, logmels: list[np.ndarray], clip_ids: list[str], *, patch_frames: int = 24, stride: int = 2,
-                 mel_pool: int = 2, range_nats: float = 6.9, chunk: int = 48) -> None:
+                 mel_pool: int = 2, range_nats: float = 6.9, chunk: int = 48, min_active: float = 0.05) -> None:
         if not logmels or len(logmels) != len(clip_ids):
             raise ValueError(f"{len(logmels)} windows and {len(clip_ids)} clip ids: give one id per window")
         if min(m.shape[1] for m in logmels) < patch_frames:
             raise ValueError(f"training windows must be at least {patch_frames} frames long")
         self.patch, self.stride, self.pool, self.range_nats, self.chunk = (int(patch_frames), int(stride),
                                                                            int(mel_pool), float(range_nats), int(chunk))
+        self.min_active = float(min_active)
         self.windows = [self._prepare(m) for m in logmels]
         self.clip_ids = [str(c) for c in clip_ids]
 
@@ -143,17 +147,22 @@ class EventIndex:
         return _pool_bins(np.maximum(x, x.max() - self.range_nats), self.pool)
 
     def query_patches(self, logmel: np.ndarray, count: int) -> np.ndarray:
-        """The ``count`` loudest non-overlapping patches of a clip, ``(k, bins * patch_frames)``."""
+        """The ``count`` loudest non-overlapping patches of a clip, ``(k, bins * patch_frames)``; after the
+        first, only patches with ``min_active`` of their cells above the floor."""
         x = self._prepare(logmel)
         if x.shape[1] < self.patch:
             x = np.pad(x, ((0, 0), (0, self.patch - x.shape[1])), mode="edge")
         energy = np.convolve((x - x.min()).mean(axis=0), np.ones(self.patch), mode="valid")
+        floor = x.min()
         picked = []
         for _ in range(count):
             if not np.isfinite(energy).any() or np.nanmax(energy) <= 0:
                 break
             i = int(np.nanargmax(energy))
-            picked.append(x[:, i:i + self.patch].ravel())
+            patch = x[:, i:i + self.patch]
+            if picked and (patch > floor + 1e-3).mean() < self.min_active:
+                break  # the rest is (near) silence: a cell or two above the floor match anything alike
+            picked.append(patch.ravel())
             energy[max(0, i - self.patch + 1):i + self.patch] = -np.inf
         return np.stack(picked) if picked else x[:, :self.patch].ravel()[None]
 

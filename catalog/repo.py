@@ -341,7 +341,7 @@ def status_report(session: Session, film_id: int | None = None) -> dict[str, lis
     """Status of every film (or one) and its shots, as plain data for the CLI and reports.
 
     Returns:
-        ``{"films": [{"id", "title", "path", "sha256", "status", "error",
+        ``{"films": [{"id", "title", "path", "sha256", "status", "error", "delivery_path", "delivery_sha256",
         "shots": [{"id", "index", "start_frame", "end_frame", "status", "error"}]}]}``
         ordered by film id and shot index.
 
@@ -356,7 +356,8 @@ def status_report(session: Session, film_id: int | None = None) -> dict[str, lis
         get_film(session, film_id)  # raises the LookupError
     return {"films": [{
         "id": film.id, "title": film.title, "path": film.path, "sha256": film.sha256,
-        "status": str(film.status), "error": film.error,
+        "status": str(film.status), "error": film.error, "delivery_path": film.delivery_path,
+        "delivery_sha256": film.delivery_sha256,
         "shots": [{"id": s.id, "index": s.index, "start_frame": s.start_frame, "end_frame": s.end_frame,
                    "status": str(s.status), "error": s.error} for s in film.shots],
     } for film in films]}

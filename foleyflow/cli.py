@@ -302,6 +302,24 @@ def report(
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="port of the Prefect server (UI and API)")] = 4200,
+    host: Annotated[str, typer.Option(help="address the server listens on")] = "127.0.0.1",
+    api_url: Annotated[Optional[str], typer.Option(help="use this running Prefect server's API instead of starting one")] = None,
+    collection: Annotated[Optional[Path], typer.Option(help="default source of the collection-run deployment")] = None,
+    worker: Annotated[bool, typer.Option(help="start a worker for the foleyflow-cpu pool")] = True,
+) -> None:
+    """Start a Prefect server, the work pool, every deployment and a worker; print the UI address."""
+    from foleyflow.serve import ServeError, serve_forever, start
+
+    try:
+        served = start(host=host, port=port, api_url=api_url, worker=worker, collection=collection)
+    except ServeError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(serve_forever(served, echo=typer.echo))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="where the demo film and its manifest are written")] = Path("demo-output"),
 ) -> None:

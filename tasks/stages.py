@@ -127,7 +127,8 @@ def _generate_key(ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
     return None  # the catalog decides what is done (see flows/film.py); WAVs are content-addressed
 
 
-@task(name="generate", task_run_name="film-{film_id}-shot-{index:04d}-generate", cache_key_fn=_generate_key)
+@task(name="generate", task_run_name="film-{film_id}-shot-{index:04d}-generate", cache_key_fn=_generate_key,
+      tags=["foleyflow-generate"])  # `prefect concurrency-limit create foleyflow-generate N`: N generations at once
 def generate(timing_file: Path, timing_sha256: str, film_id: int, index: int, prompt: str, negative_prompt: str,
              seeds: list[int], out_dir: Path, config: GenerateConfig) -> ShotSound:
     """N candidates for one shot, checked, the best one selected (raises GenerationRejected)."""

@@ -120,6 +120,21 @@ def test_a_copy_of_a_recording_found_in_two_clips_is_attributed_to_either_but_no
     assert novelty_verdicts(corr[:1], matched[:1], [[{"clip_id": source}]], 0.9)[0].verdict == "attributed-other"
 
 
+def test_a_lone_lit_cell_in_silence_is_no_copy_of_a_training_window_with_one_in_the_same_place():
+    train, _ = _windows(10, seed=13)
+    ids = [f"clip{i}" for i in range(10)]
+    floor = np.full_like(train[0], train[0].min())
+    speck = floor.copy()
+    speck[20, 60] = floor[20, 60] + 5.0  # one cell lit in a silent training window
+    train[9] = speck
+    rng = np.random.default_rng(14)
+    query = log_mel(_place([(0.5, _event(rng, 2))], rng=rng))  # an event of its own ...
+    query[:, 40:] = query.min()
+    query[20, 60] = query.min() + 5.0  # ... and, in its silence, the same lone cell
+    corr, matched = EventIndex(train, ids).best_matches([query])
+    assert matched[0] != "clip9" and corr[0] < 0.99
+
+
 def test_window_index_restricted_to_named_clips_finds_the_copy_only_in_its_own_clip():
     train, _ = _windows(8, seed=12)
     ids = [f"clip{i}" for i in range(8)]
