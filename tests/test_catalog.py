@@ -294,10 +294,10 @@ def test_status_report(url: str) -> None:
             repo.status_report(session, film_id=a.id + 100)
     assert report == {"films": [
         {"id": b.id, "title": "B", "path": "b.mkv", "sha256": sha("b"), "status": "pending", "error": None,
-         "shots": [{"id": report["films"][0]["shots"][i]["id"], "index": i, "start_frame": s, "end_frame": e,
+         "delivery_path": None, "delivery_sha256": None, "shots": [{"id": report["films"][0]["shots"][i]["id"], "index": i, "start_frame": s, "end_frame": e,
                     "status": "pending", "error": None} for i, (s, e) in enumerate([(0, 5), (5, 9)])]},
         {"id": a.id, "title": None, "path": "a.mkv", "sha256": sha("a"), "status": "failed",
-         "error": "unreadable", "shots": []},
+         "error": "unreadable", "delivery_path": None, "delivery_sha256": None, "shots": []},
     ]}
     assert single == {"films": report["films"][:1]}
 
