@@ -21,7 +21,6 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from catalog import repo
 from catalog.db import init_catalog, session_scope
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 
 from catalog.models import Film, Run, Status
 from flows.film import process_film
+from flows.runners import task_runner
 from flows.options import FilmInput, RunOptions, ShotOverrideInput
 from foleyflow.manifest import load_collection
 from foleyflow.provenance import code_version
@@ -102,7 +102,7 @@ def _run_collection(source: str, options: RunOptions, shots_csv: str | None, nam
                              code_version=code_version())
         collection_id, run_id = collection.id, run.id
 
-    film_flow = process_film.with_options(task_runner=ThreadPoolTaskRunner(max_workers=options.max_workers))
+    film_flow = process_film.with_options(task_runner=task_runner(options))
     results = []
     for film in films:
         state = film_flow(film=film, options=options, collection_id=collection_id, run_id=run_id, return_state=True)

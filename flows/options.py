@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from tasks.clean import STEPS, CleanConfig
 from foleyflow.settings import get_settings
@@ -20,6 +20,12 @@ class RunOptions(BaseModel):
     codec: Literal["ffv1", "h264"] = Field("ffv1", description="cleaned output: lossless FFV1/MKV or near-lossless H.264")
     crf: int = Field(10, ge=0, le=30, description="H.264 CRF when codec is h264")
     max_workers: int = Field(2, ge=1, le=64, description="shots cleaned at once")
+    task_runner: Literal["threads", "processes", "dask"] = Field(
+        "threads", description="where a film's shot tasks run: threads of the flow's process, a pool of local "
+                               "processes, or a Dask cluster (see flows/runners.py)")
+    dask_address: str | None = Field(
+        None, description="scheduler of a running Dask cluster (tcp://host:8786) for task_runner dask; "
+                          "None starts a local cluster of max_workers worker processes for each film")
     sound: bool = Field(True, description="generate, stitch and deliver a soundtrack (off: picture stages only)")
     generator: str = Field(default_factory=lambda: get_settings().generator,
                            description="builtin:foley-mini, or local:<directory> of a pipeline (FOLEYFLOW_GENERATOR)")
@@ -35,6 +41,15 @@ class RunOptions(BaseModel):
     only_shots: list[int] | None = Field(
         None, description="catalog ids of the shots whose sound is redone (a re-run); every other shot keeps "
                           "the sound it has (None: any shot whose sound is missing or out of date)")
+
+    @field_validator("dask_address")
+    @classmethod
+    def _address_needs_dask(cls, address: str | None, info: ValidationInfo) -> str | None:
+        runner = info.data.get("task_runner")
+        if address and runner != "dask":
+            raise ValueError(f"a Dask scheduler address is only used with the dask task runner (got {runner!r}); "
+                             "add --task-runner dask, or leave the address out")
+        return address or None
 
     @field_validator("clean_steps")
     @classmethod

@@ -15,12 +15,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from catalog import repo
 from catalog.db import init_catalog, session_scope
 from catalog.models import CollectionFilm, Event, Film, Run, Status
 from flows.film import process_film
+from flows.runners import task_runner
 from flows.options import FilmInput, RunOptions
 from foleyflow.provenance import code_version
 
@@ -90,7 +90,7 @@ def rerun_shots(failed: bool = True, rejected: bool = True, film_id: int | None 
     results = []
     for film, options, collection_id, ids in plans:
         logger.info("film %s: re-running shot(s) %s", film.title, ids)
-        flow_ = process_film.with_options(task_runner=ThreadPoolTaskRunner(max_workers=options.max_workers))
+        flow_ = process_film.with_options(task_runner=task_runner(options))
         state = flow_(film=film, options=options, collection_id=collection_id, run_id=run_id, return_state=True)
         if state.is_completed():
             results.append({**state.result(), "title": film.title, "shots": ids})

@@ -102,6 +102,8 @@ def run(
     steps: Annotated[str, typer.Option(help="cleaning steps, comma-separated, or 'none'")] = "deflicker,dust,scratches,grain,stabilize",
     codec: Annotated[str, typer.Option(help="cleaned output codec: ffv1 or h264")] = "ffv1",
     workers: Annotated[int, typer.Option(help="shots processed at once")] = 2,
+    task_runner: Annotated[str, typer.Option(help="where shot tasks run: threads, processes or dask")] = "threads",
+    dask_address: Annotated[Optional[str], typer.Option(help="a running Dask scheduler (tcp://host:8786) for --task-runner dask; default a local cluster of --workers processes")] = None,
     sound: Annotated[bool, typer.Option("--sound/--no-sound", help="generate and deliver a soundtrack")] = True,
     generator: Annotated[Optional[str], typer.Option(help="builtin:foley-mini or local:<dir> (default FOLEYFLOW_GENERATOR)")] = None,
     candidates: Annotated[int, typer.Option(help="candidates generated per shot")] = 2,
@@ -113,14 +115,15 @@ def run(
     """Run the collection flow. Exit 0 when every film finished, 2 when some failed."""
     summary = _run_collection(path, shots_csv=shots_csv, collection=collection, steps=steps, codec=codec,
                               workers=workers, sound=sound, generator=generator, candidates=candidates, seed=seed,
-                              picture=picture, existing_audio=existing_audio)
+                              picture=picture, existing_audio=existing_audio, task_runner=task_runner,
+                              dask_address=dask_address)
     _report_run(summary, as_json)
     raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
 
 
 def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="deflicker,dust,scratches,grain,stabilize",
                     codec="ffv1", workers=2, sound=True, generator=None, candidates=2, seed=0, picture="cleaned",
-                    existing_audio="keep") -> dict:
+                    existing_audio="keep", task_runner="threads", dask_address=None) -> dict:
     from pydantic import ValidationError
 
     from foleyflow.manifest import load_collection
@@ -132,7 +135,8 @@ def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="defli
 
         extra = {"generator": generator} if generator else {}
         options = RunOptions(clean_steps=list(parse_steps(steps)), codec=codec, max_workers=workers, sound=sound,
-                             candidates=candidates, seed=seed, picture=picture, existing_audio=existing_audio, **extra)
+                             candidates=candidates, seed=seed, picture=picture, existing_audio=existing_audio,
+                             task_runner=task_runner, dask_address=dask_address, **extra)
         if options.sound:
             _check_generator(options.generator)
     except ValidationError as exc:
