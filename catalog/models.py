@@ -451,3 +451,24 @@ class Delivery(Base):
     predecessor: Mapped[Delivery | None] = relationship(remote_side="Delivery.id", lazy="raise")
 
     __table_args__ = (sa.UniqueConstraint("film_id", "version"),)
+
+
+class Watermark(Base):
+    """A watermark issued for a film's generated track: its ``id`` is the 32-bit payload in the audio.
+
+    The row is written before the mark is embedded (the payload must exist first) and linked to
+    the delivery that carries it once the film is delivered; a row without a delivery is a mark
+    that was issued but whose delivery did not finish. ``key_fingerprint`` names the key (never
+    the key itself); ``generation_ids`` are the shot generations the marked track holds.
+    """
+
+    film_id: Mapped[int] = mapped_column(sa.ForeignKey("film.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(sa.ForeignKey("delivery.id", ondelete="SET NULL"), index=True)
+    method: Mapped[str] = mapped_column(sa.String(64))
+    key_fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    generation_ids: Mapped[list[int]] = mapped_column(default=list)
+    marked_sha256: Mapped[str | None] = mapped_column(sa.String(64))  # the marked WAV stem
+    snr_db: Mapped[float | None] = mapped_column(sa.Float)
+
+    film: Mapped[Film] = relationship(lazy="raise")
+    delivery: Mapped[Delivery | None] = relationship(lazy="raise")
