@@ -177,6 +177,12 @@ def sync_shots(session: Session, film: Film, shots: Sequence[Mapping[str, Any]])
     return kept
 
 
+def _lock(session: Session, obj: Film | Shot) -> None:
+    """Hold ``obj``'s row until the transaction ends (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers), so read-then-write updates of it cannot interleave."""
+    session.execute(sa.select(type(obj).id).where(type(obj).id == obj.id).with_for_update())
+
+
 def _set_status(obj: Film | Shot, status: str, error: str | None) -> None:
     status = Status(status)  # ValueError for unknown values
     if status is Status.RUNNING:
@@ -187,6 +193,8 @@ def _set_status(obj: Film | Shot, status: str, error: str | None) -> None:
 
 def set_film_status(session: Session, film: Film, status: str, error: str | None = None) -> Film:
     """Set a film's status; "running" counts an attempt, "done" clears the error."""
+    if Status(status) is Status.RUNNING:  # count on the committed value: concurrent attempts all count
+        session.refresh(film, ["attempts"], with_for_update=True)
     _set_status(film, status, error)
     session.flush()
     return film
@@ -194,6 +202,8 @@ def set_film_status(session: Session, film: Film, status: str, error: str | None
 
 def set_shot_status(session: Session, shot: Shot, status: str, error: str | None = None) -> Shot:
     """Set a shot's status; "running" counts an attempt, "done" clears the error."""
+    if Status(status) is Status.RUNNING:  # count on the committed value: concurrent attempts all count
+        session.refresh(shot, ["attempts"], with_for_update=True)
     _set_status(shot, status, error)
     session.flush()
     return shot
@@ -391,6 +401,7 @@ def add_generations(session: Session, shot: Shot, candidates: Sequence[Mapping[s
             raise ValueError(f"generation candidate lacks {', '.join(missing)}")
         _check_sha256(c["weights_sha256"], "weights_sha256")
         _check_sha256(c["audio_sha256"], "audio_sha256")
+    _lock(session, shot)  # two processes generating for one shot get attempts n and n+1, not n twice
     last = session.scalar(sa.select(sa.func.max(Generation.attempt)).where(Generation.shot_id == shot.id)) or 0
     rows = [Generation(shot_id=shot.id, run_id=run.id if run else None, attempt=last + 1, candidate=i,
                        **{k: (_jsonable(c[k]) if k == "scores" else c[k]) for k in GENERATION_FIELDS})
@@ -525,6 +536,7 @@ def add_delivery(session: Session, film: Film, *, path: str, sha256: str, soundt
     """
     _check_sha256(sha256)
     _check_sha256(soundtrack_sha256, "soundtrack_sha256")
+    _lock(session, film)  # versions are numbered from the last one: one deliverer at a time per film
     last = deliveries(session, film)[-1:]
     if last and last[0].sha256 == sha256 and last[0].path == str(path):
         return last[0]
