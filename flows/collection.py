@@ -27,6 +27,7 @@ from catalog.db import init_catalog, session_scope
 import sqlalchemy as sa
 
 from catalog.models import Film, Run, Status
+from flows import artifacts
 from flows.film import process_film
 from flows.runners import task_runner
 from flows.options import FilmInput, RunOptions, ShotOverrideInput
@@ -132,9 +133,11 @@ def _film_id(path: str) -> int | None:
 def _progress(name: str, results: list[dict]) -> None:
     done = sum(r["status"] == Status.DONE.value for r in results)
     lines = [f"# Collection {name}", "", f"{done} of {len(results)} film(s) finished.", "",
-             "| film | id | status | error |", "|---|---|---|---|"]
-    lines += [f"| {r['title']} | {r.get('film_id') or ''} | {r['status']} | {(r.get('error') or '').replace('|', '/')} |"
-              for r in results]
+             "| film | id | status | delivered | error |", "|---|---|---|---|---|"]
+    lines += [f"| {r['title']} | {r.get('film_id') or ''} | {r['status']} | {artifacts.delivery_link(r.get('film_id'))} "
+              f"| {(r.get('error') or '').replace('|', '/')} |" for r in results]
+    lines += ["", "Each film's shots: the table artifact `film-<id>-shots`; each shot's keyframe, sound and "
+              "candidates for review: `film-<id>-shot-<index>`."]
     try:
         create_markdown_artifact(markdown="\n".join(lines), key="collection-progress", description=f"Run of {name}")
     except Exception:  # noqa: BLE001

@@ -18,7 +18,7 @@ from prefect.artifacts import create_table_artifact
 from catalog import repo
 from catalog.db import session_scope
 from catalog.models import Collection, EventType, Film, Outcome, Shot, Status
-from flows import sound
+from flows import artifacts, sound
 from flows._record import event, run_row, sha256_file
 from flows.options import FilmInput, RunOptions
 from foleyflow.provenance import agent
@@ -276,7 +276,12 @@ def _clean_shots(path: Path, sha256: str, film_id: int, run_id: int | None, shot
 def _shot_table(film_id: int, title: str, report: dict) -> None:
     rows = [{"shot": sh["index"], "frames": f"{sh['start_frame']}-{sh['end_frame'] - 1}",
              "status": sh["status"], "error": sh["error"] or ""} for sh in report["shots"]]
+    description = f"Shots of {title}"
+    try:  # with each shot's sound, review and links where there is sound
+        rows, description = artifacts.film_table(film_id, report)
+    except Exception as exc:  # noqa: BLE001
+        get_run_logger().warning("shot table without sound columns: %s", exc)
     try:
-        create_table_artifact(key=f"film-{film_id}-shots", table=rows, description=f"Shots of {title}")
+        create_table_artifact(key=f"film-{film_id}-shots", table=rows, description=description)
     except Exception:  # noqa: BLE001 - artifacts are a view, never a reason to fail a film
         get_run_logger().warning("could not write the shot table artifact")

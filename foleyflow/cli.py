@@ -312,15 +312,62 @@ def serve(
     api_url: Annotated[Optional[str], typer.Option(help="use this running Prefect server's API instead of starting one")] = None,
     collection: Annotated[Optional[Path], typer.Option(help="default source of the collection-run deployment")] = None,
     worker: Annotated[bool, typer.Option(help="start a worker for the foleyflow-cpu pool")] = True,
+    media: Annotated[bool, typer.Option(help="start the media server the review artifacts link to")] = True,
+    media_port: Annotated[Optional[int], typer.Option(help="its port (default: the port of FOLEYFLOW_MEDIA_URL, 4210)")] = None,
 ) -> None:
-    """Start a Prefect server, the work pool, every deployment and a worker; print the UI address."""
+    """Start a Prefect server, the work pool, every deployment, a worker and the media server; print the addresses."""
     from foleyflow.serve import ServeError, serve_forever, start
 
     try:
-        served = start(host=host, port=port, api_url=api_url, worker=worker, collection=collection)
+        served = start(host=host, port=port, api_url=api_url, worker=worker, collection=collection,
+                       media=media, media_port=media_port)
     except ServeError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(serve_forever(served, echo=typer.echo))
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="an MP4, M4A or WAV delivered by foleyflow (or any other, to check)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Watermark, C2PA content credentials and catalog record of a file; exit 0 when it is marked, 3 when not."""
+    from foleyflow.verify import VerifyError, verify as run_verify
+
+    try:
+        result = run_verify(file)
+    except (VerifyError, *_user_errors()) as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    if as_json:
+        _print_json(result)
+    else:
+        w, c, k = result["watermark"], result["c2pa"], result["catalog"]
+        typer.echo(f"watermark: {'present, payload ' + w['payload'] if w['present'] else 'not found'} "
+                   f"(score {w['score']:.1f}{', demo key' if w['demo_key'] else ''})")
+        typer.echo(f"c2pa: {'present' if c['present'] else 'no manifest'}"
+                   + (f", {'valid' if c['valid'] else 'NOT valid'} ({c['validation_state']})" if c["present"] else ""))
+        if k["reachable"]:
+            film = k["film"] or {}
+            typer.echo(f"catalog: watermark {k['generation_id'] or '-'}, film {film.get('id', '-')} "
+                       f"{film.get('title') or ''}, generations {k['generation_ids']}; sha256 "
+                       f"{'matches a catalog file' if k['sha256_match'] else 'not in the catalog'}")
+        else:
+            typer.echo("catalog: not reachable")
+    raise typer.Exit(0 if result["watermark"]["present"] else 3)
+
+
+@app.command("media-server")
+def media_server(
+    port: Annotated[Optional[int], typer.Option(help="port on 127.0.0.1 (default: the port of FOLEYFLOW_MEDIA_URL, 4210)")] = None,
+    root: Annotated[Optional[Path], typer.Option(help="folder to serve (default $FOLEYFLOW_HOME/films)")] = None,
+) -> None:
+    """Serve the pipeline's files (candidate WAVs, delivered films) read-only on 127.0.0.1 for the UI's links."""
+    from foleyflow.media import MediaServerError, serve as serve_media
+
+    try:
+        serve_media(root, port, echo=typer.echo)
+    except MediaServerError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()

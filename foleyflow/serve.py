@@ -1,9 +1,11 @@
 """``foleyflow serve``: what one workstation needs, in one command.
 
 A Prefect server (unless ``--api-url`` names a running one), the process work pool
-``foleyflow-cpu``, every deployment of prefect.yaml (``prefect deploy --all``) and a worker for
-the pool. The UI address is printed once everything is up; Ctrl-C (or SIGTERM) stops the worker
-and the server this command started, and nothing else.
+``foleyflow-cpu``, every deployment of prefect.yaml (``prefect deploy --all``), a worker for
+the pool and ``foleyflow media-server`` (the review artifacts' links to candidate WAVs and
+delivered films; a busy port is reported and skipped, the rest still runs). The addresses are
+printed once everything is up; Ctrl-C (or SIGTERM) stops the worker, the media server and the
+server this command started, and nothing else.
 
 The deployments run the code of this checkout: the pull step of prefect.yaml changes into
 ``FOLEYFLOW_REPO``, which is set here. The children inherit ``FOLEYFLOW_HOME`` (so the worker's
@@ -74,6 +76,8 @@ class Served:
     ui_url: str
     deployments: list[str]
     children: list[subprocess.Popen] = field(default_factory=list)
+    media_url: str = ""  # the media server this command started ("" when none)
+    media_note: str = ""  # why there is none, when one was asked for
 
     def stop(self, timeout_s: float = 20.0) -> None:
         for p in reversed(self.children):  # the worker first, then the server
@@ -87,7 +91,8 @@ class Served:
 
 
 def start(*, host: str = "127.0.0.1", port: int = 4200, api_url: str | None = None, worker: bool = True,
-          collection: Path | None = None, log_dir: Path | None = None) -> Served:
+          collection: Path | None = None, log_dir: Path | None = None, media: bool = True,
+          media_port: int | None = None) -> Served:
     """Start (or join) a server, create the pool, deploy everything, start a worker.
 
     Arguments:
@@ -96,6 +101,7 @@ def start(*, host: str = "127.0.0.1", port: int = 4200, api_url: str | None = No
         worker: start a worker for the pool.
         collection: the default source of the ``collection-run`` deployment.
         log_dir: where the server's and worker's output go (default ``$FOLEYFLOW_HOME/serve``).
+        media, media_port: start ``foleyflow media-server`` (default port: that of ``FOLEYFLOW_MEDIA_URL``).
 
     Raises:
         ServeError: the server did not come up, or the pool or deployments could not be made.
@@ -125,6 +131,7 @@ def start(*, host: str = "127.0.0.1", port: int = 4200, api_url: str | None = No
             _run(_prefect("work-pool", "create", POOL, "--type", "process"), env, f"creating work pool {POOL}")
         _run(_prefect("--no-prompt", "deploy", "--all"), env, "prefect deploy --all")
         names = deployment_names(api_url)
+        media_url, media_note = _start_media(env, logs, media_port, children) if media else ("", "")
         if worker:
             worker_log = open(logs / "worker.log", "ab")  # noqa: SIM115
             children.append(subprocess.Popen(_prefect("worker", "start", "--pool", POOL), env=env, cwd=REPO,
@@ -132,7 +139,37 @@ def start(*, host: str = "127.0.0.1", port: int = 4200, api_url: str | None = No
     except BaseException:
         Served(api_url or "", "", [], children).stop()
         raise
-    return Served(api_url=api_url, ui_url=api_url.removesuffix("/api"), deployments=names, children=children)
+    return Served(api_url=api_url, ui_url=api_url.removesuffix("/api"), deployments=names, children=children,
+                  media_url=media_url, media_note=media_note)
+
+
+def _start_media(env: dict, logs: Path, port: int | None, children: list) -> tuple[str, str]:
+    """Start the media server; ``(its URL, "")``, or ``("", why not)`` (a busy port never stops serve)."""
+    from foleyflow.media import HOST, default_port
+
+    port = default_port() if port is None else port
+    log_path = logs / "media.log"
+    start_at = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "foleyflow", "media-server", "--port", str(port)], env=env,
+                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # up when it says so (after it bound the port), gone when it exits
+        with open(log_path, "rb") as fh:
+            fh.seek(start_at)
+            said = fh.read().decode(errors="replace")
+        if "media server: http" in said:
+            children.append(proc)
+            url = f"http://{HOST}:{port}"
+            env.setdefault("FOLEYFLOW_MEDIA_URL", url)  # the worker's artifacts link here
+            return url, ""
+        if proc.poll() is not None:
+            why = said.strip().splitlines()[-1] if said.strip() else f"exit code {proc.returncode}"
+            return "", f"media server not started ({why.removeprefix('foleyflow: error: ')})"
+        time.sleep(0.2)
+    proc.terminate()
+    proc.wait()
+    return "", "media server not started (it did not come up within 60 s; see media.log)"
 
 
 def serve_forever(served: Served, echo=print) -> int:
@@ -145,6 +182,10 @@ def serve_forever(served: Served, echo=print) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     echo(f"Prefect UI: {served.ui_url}")
+    if served.media_url:
+        echo(f"media server: {served.media_url} (the review artifacts' audio and film links; read-only)")
+    elif served.media_note:
+        echo(f"{served.media_note}: the review artifacts' links will not play; try --media-port")
     echo(f"deployments: {', '.join(served.deployments)} (pool {POOL}); Ctrl-C stops")
     echo("ready")
     sys.stdout.flush()

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         description="The sound generator runs use unless told otherwise: builtin:foley-mini, or "
         "local:<directory> of a diffusers pipeline saved with save_pretrained.",
     )
+    media_url: str = Field(
+        default="http://127.0.0.1:4210",
+        description="Base URL of `foleyflow media-server` (which serves <home>/films); the review "
+        "artifacts in the Prefect UI link candidate WAVs and delivered films under it.",
+    )
 
     @property
     def resolved_home(self) -> Path:

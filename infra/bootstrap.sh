@@ -3,7 +3,7 @@
 # Docker image both run this, so they install the same way.
 #
 #  1. Debian packages the project needs (FFmpeg's shared libraries for torchcodec,
-#     ffmpeg itself for the benchmarks), installed only when missing.
+#     ffmpeg itself for the benchmarks, chromium for the UI test), installed only when missing.
 #  2. A virtual environment built from requirements.lock. Environments are kept
 #     in a cache keyed by the lock's hash (FOLEYFLOW_VENV_CACHE, default
 #     ~/.cache/foleyflow/venvs); the repository's .venv is a hard-linked copy of
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
 PYTHON="${PYTHON:-python3}"
-DEBIAN_PACKAGES=(ffmpeg)
+DEBIAN_PACKAGES=(ffmpeg chromium)  # chromium: the UI test opens the Prefect UI in it (headless)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
