@@ -612,3 +612,34 @@ def add_corpus_event(session: Session, *, outcome: str, agent: str, detail: str,
     event.object_identifier = object_identifier
     session.flush()
     return event
+
+
+def issue_watermark(session: Session, film: Film, *, method: str, key_fingerprint: str,
+                    generation_ids: Sequence[int]) -> "Watermark":
+    """A new watermark row for ``film``'s track; its id is the payload to embed (fits 32 bits)."""
+    from catalog.models import Watermark
+
+    row = Watermark(film_id=film.id, method=method, key_fingerprint=key_fingerprint,
+                    generation_ids=[int(i) for i in generation_ids])
+    session.add(row)
+    session.flush()
+    if not 0 < row.id < 2**32:
+        raise OverflowError(f"watermark id {row.id} does not fit the 32-bit payload")
+    return row
+
+
+def watermark_record(session: Session, payload: int) -> dict | None:
+    """What a detected payload points to: the mark, its film, delivery and generations (None: unknown payload)."""
+    from catalog.models import Watermark
+
+    mark = session.get(Watermark, int(payload))
+    if mark is None:
+        return None
+    film = session.get(Film, mark.film_id)
+    delivery = session.get(Delivery, mark.delivery_id) if mark.delivery_id else None
+    return {"watermark_id": mark.id, "method": mark.method, "key_fingerprint": mark.key_fingerprint,
+            "generation_ids": list(mark.generation_ids), "marked_sha256": mark.marked_sha256,
+            "film": {"id": film.id, "title": film.title, "path": film.path, "sha256": film.sha256} if film else None,
+            "delivery": {"id": delivery.id, "version": delivery.version, "path": delivery.path,
+                         "sha256": delivery.sha256, "soundtrack_path": delivery.soundtrack_path,
+                         "soundtrack_sha256": delivery.soundtrack_sha256} if delivery else None}
