@@ -138,3 +138,69 @@ def write_report(frame: pd.DataFrame, fmt: str, out: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+#: Formats made from the whole provenance record (catalog.provenance) rather than the generation table.
+DOCUMENT_FORMATS = ("html", "premis", "prov", "bagit")
+
+
+def _write_text(out: Path, data: bytes) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def export(session: Session, fmt: str, out: Path, *, collection_id: int | None = None, film_id: int | None = None,
+           organization: str = "") -> dict:
+    """Any report format to ``out`` (a file; for bagit a new directory); returns ``{"path", "rows", "films"}``.
+
+    Raises:
+        ValueError: an unknown format; LookupError: an unknown film or collection;
+        FileExistsError: a bag's directory exists and is not empty.
+    """
+    if fmt not in FORMATS + DOCUMENT_FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS + DOCUMENT_FORMATS)}")
+    frame = generation_table(session, collection_id=collection_id, film_id=film_id)  # before provenance.load
+    if fmt in FORMATS:
+        return {"path": write_report(frame, fmt, out), "rows": len(frame), "films": int(frame["film_id"].nunique())}
+    from catalog import provenance
+
+    p = provenance.load(session, collection_id=collection_id, film_id=film_id)
+    writers = {
+        "html": lambda path: _write_text(path, _html(p).encode()),
+        "premis": lambda path: _write_text(path, _premis(p)),
+        "prov": lambda path: _write_text(path, _prov(p).encode()),
+    }
+    if fmt == "bagit":
+        from catalog.bag import write_bag
+
+        reports = {"generations.parquet": lambda path: write_report(frame, "parquet", path),
+                   "generations.csv": lambda path: write_report(frame, "csv", path),
+                   "report.html": writers["html"], "premis.xml": writers["premis"], "prov.json": writers["prov"]}
+        result = write_bag(p, Path(out), reports, organization=organization or "foleyflow")
+        return {"path": Path(result["path"]), "rows": len(frame), "films": len(p.films)}
+    return {"path": writers[fmt](Path(out)), "rows": len(frame), "films": len(p.films)}
+
+
+def _html(p) -> str:
+    from catalog.report_html import render
+
+    return render(p)
+
+
+def _premis(p) -> bytes:
+    from catalog.premis import to_bytes
+
+    return to_bytes(p)
+
+
+def _prov(p) -> str:
+    from catalog.provjson import to_json
+
+    return to_json(p)

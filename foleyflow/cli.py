@@ -282,28 +282,27 @@ def rerun(
 
 @app.command()
 def report(
-    format: Annotated[str, typer.Option("--format", help="parquet or csv: one row per shot generation")],
-    out: Annotated[Path, typer.Option(help="the report file to write")],
+    format: Annotated[str, typer.Option("--format", help="parquet or csv (one row per shot generation), html, premis, prov or bagit")],
+    out: Annotated[Path, typer.Option(help="the report file to write (bagit: a new directory)")],
     collection: Annotated[Optional[int], typer.Option(help="only this collection id")] = None,
     film: Annotated[Optional[int], typer.Option(help="only this film id")] = None,
+    organization: Annotated[str, typer.Option(envvar="FOLEYFLOW_ORGANIZATION", help="bagit: Source-Organization")] = "",
 ) -> None:
     """Export a provenance report of the catalog (schema in the README, "Provenance reports")."""
-    from catalog.report import FORMATS
+    from catalog.report import DOCUMENT_FORMATS, FORMATS
 
-    if format not in FORMATS:
-        raise _fail(f"unknown report format {format!r}: choose one of {', '.join(FORMATS)}")
+    if format not in FORMATS + DOCUMENT_FORMATS:
+        raise _fail(f"unknown report format {format!r}: choose one of {', '.join(FORMATS + DOCUMENT_FORMATS)}")
     from catalog.db import init_catalog, session_scope
-    from catalog.report import generation_table, write_report
+    from catalog.report import export
 
     try:
         init_catalog()
         with session_scope() as s:
-            frame = generation_table(s, collection_id=collection, film_id=film)
-        path = write_report(frame, format, out)
-    except _user_errors() as exc:
+            result = export(s, format, out, collection_id=collection, film_id=film, organization=organization)
+    except (FileExistsError, *_user_errors()) as exc:
         raise _fail(str(exc).strip("'\"")) from None
-    typer.echo(f"{format} report: {len(frame)} generation(s) of {frame['film_id'].nunique()} film(s) -> {path}")
-
+    typer.echo(f"{format} report: {result['rows']} generation(s) of {result['films']} film(s) -> {result['path']}")
 
 @app.command()
 def serve(
