@@ -140,6 +140,8 @@ def test_configured_certificate_is_used(tmp_path, monkeypatch, creds):
 
 def test_bad_configuration_says_which_setting(tmp_path, monkeypatch, creds):
     folder = tmp_path / "home" / "c2pa"
+    other = tmp_path / "other"
+    cred.signing_credentials(other)
     monkeypatch.setenv(cred.CERT_ENV, str(tmp_path / "missing.pem"))
     monkeypatch.setenv(cred.KEY_ENV, str(folder / "test-signer.key"))
     with pytest.raises(cred.CredentialsError, match=f"{cred.CERT_ENV}=.*missing.pem.*cannot read"):
