@@ -67,7 +67,8 @@ if [ "$base" != "$REPO/.venv" ] && [ "$(cat .venv/.foleyflow-env-complete 2>/dev
   cp -al "$base" .venv.partial 2>/dev/null || cp -a "$base" .venv.partial  # hard links where the disk allows
   # scripts name their interpreter by absolute path: point them at this copy (sed -i writes new files,
   # so the cached environment keeps its own)
-  grep -lIs "$base" .venv.partial/bin/* | while read -r f; do sed -i "s#$base#$REPO/.venv#g" "$f"; done
+  # (grep exits 2 on an entry it cannot read, e.g. a dangling link: not a reason to stop)
+  { grep -lIs "$base" .venv.partial/bin/* || true; } | while read -r f; do sed -i "s#$base#$REPO/.venv#g" "$f"; done
   mv .venv.partial .venv
   rm -f .venv/.foleyflow-src
 fi
