@@ -60,10 +60,9 @@ def load(session: Session, *, collection_id: int | None = None, film_id: int | N
     Raises:
         LookupError: an unknown collection or film id.
     """
-    if collection_id is not None and session.get(Collection, collection_id) is None:
-        raise LookupError(f"no collection with id {collection_id} in the catalog (`foleyflow status` lists them)")
-    if film_id is not None and session.get(Film, film_id) is None:
-        raise LookupError(f"no film with id {film_id} in the catalog (`foleyflow status` lists them)")
+    from catalog.report import check_selection
+
+    check_selection(session, collection_id=collection_id, film_id=film_id)
     q = sa.select(Film).order_by(Film.id)
     if film_id is not None:
         q = q.where(Film.id == film_id)

@@ -58,16 +58,21 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
 }
 
 
+def check_selection(session: Session, *, collection_id: int | None, film_id: int | None) -> None:
+    """Raises LookupError for a collection or film id the catalog does not hold."""
+    if collection_id is not None and session.get(Collection, collection_id) is None:
+        raise LookupError(f"no collection with id {collection_id} in the catalog (`foleyflow status` lists them)")
+    if film_id is not None and session.get(Film, film_id) is None:
+        raise LookupError(f"no film with id {film_id} in the catalog (`foleyflow status` lists them)")
+
+
 def generation_table(session: Session, *, collection_id: int | None = None, film_id: int | None = None) -> pd.DataFrame:
     """Every generation of the selected films, one row each, columns :data:`COLUMNS`.
 
     Raises:
         LookupError: an unknown collection or film id.
     """
-    if collection_id is not None and session.get(Collection, collection_id) is None:
-        raise LookupError(f"no collection with id {collection_id} in the catalog (`foleyflow status` lists them)")
-    if film_id is not None and session.get(Film, film_id) is None:
-        raise LookupError(f"no film with id {film_id} in the catalog (`foleyflow status` lists them)")
+    check_selection(session, collection_id=collection_id, film_id=film_id)
     q = (sa.select(Generation, Shot, Film).join(Shot, Generation.shot_id == Shot.id).join(Film, Shot.film_id == Film.id)
          .order_by(Film.id, Shot.index, Generation.attempt, Generation.candidate))
     if film_id is not None:

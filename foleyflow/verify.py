@@ -8,7 +8,6 @@ against the configured trust anchors, and whether the file's sha256 is one the c
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import av
@@ -45,18 +44,11 @@ def decode_audio_streams(path: Path) -> list[tuple[np.ndarray, int]]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(path: str | Path, *, catalog: bool = True) -> dict:
     """``{"file", "sha256", "watermark": {"present", "payload", "score"}, "c2pa": {"present", "valid", ...},
     "catalog": {"reachable", "generation_id", "generation_ids", "film", "delivery", "sha256_match"}}``."""
     from tasks import credentials, watermark
+    from tasks.ingest import sha256_file
 
     path = Path(path)
     if not path.is_file():
@@ -74,7 +66,7 @@ def verify(path: str | Path, *, catalog: bool = True) -> dict:
     mark = {"present": bool(best and best.present), "payload": str(best.payload) if best and best.present else None,
             "score": float(best.score) if best else 0.0, "key_fingerprint": key.fingerprint, "demo_key": key.demo}
     c2pa = credentials.read(path)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     report = {"file": str(path), "sha256": digest, "watermark": mark,
               "c2pa": {k: c2pa.get(k) for k in ("present", "valid", "trusted", "validation_state", "signer",
                                                 "claim_generator", "errors")} |
