@@ -149,6 +149,12 @@ def write_report(frame: pd.DataFrame, fmt: str, out: Path) -> Path:
 DOCUMENT_FORMATS = ("html", "premis", "prov", "bagit")
 
 
+def check_format(fmt: str) -> None:
+    """Raises ValueError, naming every format, unless ``fmt`` is one :func:`export` writes."""
+    if fmt not in FORMATS + DOCUMENT_FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS + DOCUMENT_FORMATS)}")
+
+
 def _write_text(out: Path, data: bytes) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +175,7 @@ def export(session: Session, fmt: str, out: Path, *, collection_id: int | None =
         ValueError: an unknown format; LookupError: an unknown film or collection;
         FileExistsError: a bag's directory exists and is not empty.
     """
-    if fmt not in FORMATS + DOCUMENT_FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS + DOCUMENT_FORMATS)}")
+    check_format(fmt)
     frame = generation_table(session, collection_id=collection_id, film_id=film_id)  # before provenance.load
     if fmt in FORMATS:
         return {"path": write_report(frame, fmt, out), "rows": len(frame), "films": int(frame["film_id"].nunique())}

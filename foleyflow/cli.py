@@ -289,14 +289,11 @@ def report(
     organization: Annotated[str, typer.Option(envvar="FOLEYFLOW_ORGANIZATION", help="bagit: Source-Organization")] = "",
 ) -> None:
     """Export a provenance report of the catalog (schema in the README, "Provenance reports")."""
-    from catalog.report import DOCUMENT_FORMATS, FORMATS
-
-    if format not in FORMATS + DOCUMENT_FORMATS:
-        raise _fail(f"unknown report format {format!r}: choose one of {', '.join(FORMATS + DOCUMENT_FORMATS)}")
     from catalog.db import init_catalog, session_scope
-    from catalog.report import export
+    from catalog.report import check_format, export
 
     try:
+        check_format(format)  # before the catalog is touched
         init_catalog()
         with session_scope() as s:
             result = export(s, format, out, collection_id=collection, film_id=film, organization=organization)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -59,20 +60,28 @@ def prefect_harness():
         yield
 
 
-@pytest.fixture()
-def foleyflow_home(tmp_path, monkeypatch):
-    """A fresh FOLEYFLOW_HOME (and so a fresh SQLite catalog) for one test."""
+@contextlib.contextmanager
+def _isolated_home(home: Path, monkeypatch: pytest.MonkeyPatch):
+    """FOLEYFLOW_HOME (and so the SQLite catalog) at ``home`` while inside; the previous one after."""
     from catalog.db import dispose_engines
     from foleyflow.settings import get_settings
 
-    home = tmp_path / "ff-home"
     monkeypatch.setenv("FOLEYFLOW_HOME", str(home))
     monkeypatch.delenv("FOLEYFLOW_CATALOG_URL", raising=False)
     get_settings(fresh=True)
-    yield home
-    dispose_engines()
-    monkeypatch.undo()
-    get_settings(fresh=True)
+    try:
+        yield home
+    finally:
+        dispose_engines()
+        monkeypatch.undo()
+        get_settings(fresh=True)
+
+
+@pytest.fixture()
+def foleyflow_home(tmp_path, monkeypatch):
+    """A fresh FOLEYFLOW_HOME (and so a fresh SQLite catalog) for one test."""
+    with _isolated_home(tmp_path / "ff-home", monkeypatch) as home:
+        yield home
 
 
 def free_port() -> int:
@@ -89,20 +98,30 @@ def require_shared(*names: str) -> Path:
     return FOOTAGE
 
 
-@pytest.fixture()
-def delivered(prefect_harness, foleyflow_home, tmp_path):
-    """A three-shot film (made here), run once: delivered, every shot with two candidates; its status row."""
+def _deliver_film(folder: Path) -> dict:
+    """A three-shot film made in ``folder``, run once through process-collection; its status row."""
     from catalog import repo
     from catalog.db import session_scope
     from flows.collection import process_collection
-
-    folder = tmp_path / "reel"
-    folder.mkdir()
     from tests.media import write_video
 
+    folder.mkdir()
     write_video(folder / "film.mp4", frames=72, fps=24, scenes=3)
     summary = process_collection(str(folder))
     assert summary["failed"] == 0
     with session_scope() as s:
         film = repo.status_report(s)["films"][0]
     return film
+
+
+@pytest.fixture()
+def delivered(prefect_harness, foleyflow_home, tmp_path):
+    """A three-shot film (made here), run once: delivered, every shot with two candidates; its status row."""
+    return _deliver_film(tmp_path / "reel")
+
+
+@pytest.fixture(scope="module")
+def delivered_once(prefect_harness, tmp_path_factory):
+    """``delivered``, made once for a module's tests in a home of their own: tests that only read the catalog."""
+    with pytest.MonkeyPatch.context() as mp, _isolated_home(tmp_path_factory.mktemp("ff-home"), mp):
+        yield _deliver_film(tmp_path_factory.mktemp("delivered") / "reel")

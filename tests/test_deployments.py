@@ -35,6 +35,20 @@ def test_prefect_yaml_declares_the_four_deployments_on_the_process_pool():
         assert f"def {func}(" in text and "@flow(" in text
 
 
+def test_every_deployment_parameter_is_a_parameter_of_its_flow():
+    import importlib
+    import inspect
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    for d in spec["deployments"]:
+        module, func = d["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), func)
+        signature = inspect.signature(flow.fn)
+        assert set(d.get("parameters", {})) <= set(signature.parameters), d["name"]
+        required = {n for n, p in signature.parameters.items() if p.default is inspect.Parameter.empty}
+        assert required <= set(d.get("parameters", {})), d["name"]  # the deployment runs without -p
+
+
 def _wait_for(proc: subprocess.Popen, word: str, timeout_s: float) -> list[str]:
     lines, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline:
