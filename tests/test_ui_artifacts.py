@@ -161,19 +161,103 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout_s: float, what: str) -> None:
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError as exc:
+        return f"({path}: {exc})"
+
+
+def _start_prefect_server(env: dict, log_path: Path, attempts: int = 3) -> tuple[subprocess.Popen, int]:
+    """``prefect server start`` on a free port, healthy; yields (process, port).
+
+    The port is chosen before the server binds it (prefect cannot be told port 0 and report the
+    port it got), so another program can take it in between: then the server exits before it is
+    healthy, and another port is tried. A server that answers while ours has exited is not ours.
+    """
+    from foleyflow.serve import ServeError, wait_healthy
+
+    failures = []
+    for _ in range(attempts):
+        port = free_port()
+        api = f"http://127.0.0.1:{port}/api"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                     "--port", str(port)], env={**env, "PREFECT_UI_API_URL": api},
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_healthy(api, timeout_s=300, process=proc)
+            if proc.poll() is None:
+                return proc, port
+            failures.append(f"port {port}: exited with {proc.returncode} after another program answered")
+        except ServeError as exc:
+            failures.append(f"port {port}: {exc}")
+        _stop(proc)
+        if "already in use" not in _tail(log_path).lower():
+            break  # not a port race: retrying would hide the real failure
+    raise AssertionError("the Prefect server did not start: " + "; ".join(failures) + "\n" + _tail(log_path))
+
+
+def _start_media_server(env: dict, log_path: Path, timeout_s: float = 120) -> tuple[subprocess.Popen, int]:
+    """``foleyflow media-server --port 0`` (the kernel picks a free port: no race), serving; yields (process, port)."""
     import httpx
 
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "foleyflow", "media-server", "--port", "0"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with code {proc.returncode}")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise AssertionError(f"{what} did not answer at {url} within {timeout_s:.0f} s")
+            raise AssertionError(f"foleyflow media-server exited with code {proc.returncode}:\n{_tail(log_path)}")
+        found = re.search(r"media server: http://127\.0\.0\.1:(\d+) ", _tail(log_path))
+        if found:
+            port = int(found.group(1))
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=5)  # any answer (404 for /) means it serves
+                return proc, port
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.25)
+    _stop(proc)
+    raise AssertionError(f"foleyflow media-server did not serve within {timeout_s:.0f} s:\n{_tail(log_path)}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# The page is ready when the artifact's markdown has rendered (its text, both kinds of image) and
+# every image that has something to load has finished loading, well or badly (`complete` is true
+# for a broken image too, so the checks below still see a failure: waiting never hides one). The
+# Raw tab's code editor adds src-less <img> spacers of its own (class cm-widgetBuffer): they are
+# not images to wait for, and must not count as the artifact's images either.
+_IMAGES_JS = ("[...document.images].filter(i => i.getAttribute('src'))"
+              ".map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth, h: i.naturalHeight, "
+              "src: i.src.slice(0, 60), srcLength: i.src.length}))")
+_READY_JS = """() => {
+    const text = document.body ? document.body.innerText : "";
+    const imgs = [...document.images].filter(i => i.getAttribute('src'));
+    return text.includes("hammer strikes on an anvil")
+        && imgs.some(i => i.alt.startsWith("keyframe")) && imgs.some(i => i.alt.startsWith("spectrogram"))
+        && [...document.querySelectorAll('a')].filter(a => a.textContent.includes("play")).length >= 2
+        && imgs.every(i => i.complete);
+}"""
+# One snapshot of what the checks read, taken at once (the UI re-renders the artifact while it loads:
+# separate reads can see different renders).
+_SNAPSHOT_JS = """() => ({
+    images: %s,
+    spacers: [...document.images].filter(i => !i.getAttribute('src')).map(i => i.className),
+    links: [...document.querySelectorAll('a')].map(a => ({text: a.textContent.trim(), href: a.href})),
+    playCells: [...document.querySelectorAll('td')].filter(t => t.textContent.includes('play')).map(t => t.innerHTML),
+    text: document.body.innerText,
+})""" % _IMAGES_JS
 
 
 @pytest.mark.slow
@@ -182,14 +266,15 @@ def test_shot_review_artifact_renders_in_a_real_browser(tmp_path):
 
     browser_path = _chromium()
     if browser_path is None:
-        pytest.skip("Debian's chromium is not installed (infra/bootstrap.sh installs it: apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed: `make env` (infra/bootstrap.sh) installs it "
+                    "(apt-get install chromium)")
     try:
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed in this environment (it is pinned in requirements.lock)")
+        pytest.skip("playwright is not installed in this environment: `make env` (infra/bootstrap.sh) installs "
+                    "it from requirements.lock")
 
-    port, media_port = free_port(), free_port()
-    api, ui = f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
     (home / "films").mkdir(parents=True)
     reel = tmp_path / "reel"
@@ -197,33 +282,26 @@ def test_shot_review_artifact_renders_in_a_real_browser(tmp_path):
     write_video(reel / "smithy.mp4", frames=48, fps=24, scenes=2)
     (reel / "films.csv").write_text("path,title,description,negative_prompt\n"
                                     "smithy.mp4,The Smithy,hammer strikes on an anvil,\"music, voices\"\n")
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), FOLEYFLOW_HOME=str(home),
-               FOLEYFLOW_MEDIA_URL=f"http://127.0.0.1:{media_port}")
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "FOLEYFLOW_MEDIA_URL")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), FOLEYFLOW_HOME=str(home))
     logs = tmp_path / "logs"
     logs.mkdir()
     procs: list[subprocess.Popen] = []
     try:
-        with open(logs / "server.log", "wb") as log:
-            procs.append(subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                           "--port", str(port)], env={**env, "PREFECT_UI_API_URL": api},
-                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        with open(logs / "media.log", "wb") as log:
-            procs.append(subprocess.Popen([sys.executable, "-m", "foleyflow", "media-server", "--port",
-                                           str(media_port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
-        from foleyflow.serve import wait_healthy
-
-        wait_healthy(api, timeout_s=180, process=procs[0])
-        _wait_http(f"http://127.0.0.1:{media_port}/", procs[1], 60, "foleyflow media-server")
+        media_proc, media_port = _start_media_server(env, logs / "media.log")
+        procs.append(media_proc)
+        server_proc, port = _start_prefect_server(env, logs / "server.log")
+        procs.append(server_proc)
+        api, ui = f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}"
 
         run = subprocess.run([sys.executable, "-m", "foleyflow", "run", str(reel / "films.csv"), "--candidates", "2",
-                              "--json"], env={**env, "PREFECT_API_URL": api}, cwd=tmp_path, capture_output=True,
-                             text=True, timeout=900)
+                              "--json"], env={**env, "PREFECT_API_URL": api,
+                                              "FOLEYFLOW_MEDIA_URL": f"http://127.0.0.1:{media_port}"},
+                             cwd=tmp_path, capture_output=True, text=True, timeout=1800)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         film_id = json.loads(run.stdout)["films"][0]["film_id"]
 
-        artifacts = httpx.post(f"{api}/artifacts/filter", json={"sort": "CREATED_DESC"}, timeout=10).json()
+        artifacts = httpx.post(f"{api}/artifacts/filter", json={"sort": "CREATED_DESC"}, timeout=60).json()
         keys = {a["key"] for a in artifacts}
         assert {f"film-{film_id}-shot-0", f"film-{film_id}-shot-1", f"film-{film_id}-shots",
                 "collection-progress"} <= keys, keys
@@ -234,27 +312,42 @@ def test_shot_review_artifact_renders_in_a_real_browser(tmp_path):
         assert all(r["review artifact"] and r["listen"].startswith(f"http://127.0.0.1:{media_port}/")
                    for r in table_rows)
 
+        shot_png = tmp_path / "shot-artifact.png"
+        console: list[str] = []
+        bad_requests: list[str] = []
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=browser_path, headless=True, args=[
+            browser = p.chromium.launch(executable_path=browser_path, headless=True, timeout=180_000, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"])
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(f"{ui}/v2/artifacts/artifact/{shot['id']}", wait_until="networkidle", timeout=120_000)
-                page.wait_for_function("document.images.length >= 2", timeout=60_000)
-                page.wait_for_timeout(3000)
-                # every image that has something to load (the Raw tab's code editor adds empty
-                # src-less <img> spacers of its own, class cm-widgetBuffer: nothing to load there)
-                images = page.evaluate("[...document.images].filter(i => i.getAttribute('src'))"
-                                       ".map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth, "
-                                       "h: i.naturalHeight, src: i.src.slice(0, 40)}))")
-                spacers = page.evaluate("[...document.images].filter(i => !i.getAttribute('src'))"
-                                        ".map(i => i.className)")
-                links = page.evaluate("[...document.querySelectorAll('a')].map(a => ({text: a.textContent.trim(), "
-                                      "href: a.href}))")
-                text = page.inner_text("body")
-                shot_png = tmp_path / "shot-artifact.png"
-                page.screenshot(path=str(shot_png), full_page=True)
+                page.on("console", lambda m: console.append(f"console.{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"page error: {e}"))
+                page.on("requestfailed", lambda r: bad_requests.append(
+                    f"{r.method} {r.url[:200]}: {r.failure}"))
+                page.on("response", lambda r: r.status >= 400 and bad_requests.append(
+                    f"{r.request.method} {r.url[:200]}: HTTP {r.status}"))
+                try:
+                    page.goto(f"{ui}/v2/artifacts/artifact/{shot['id']}", wait_until="load", timeout=300_000)
+                    page.wait_for_function(_READY_JS, timeout=300_000, polling=250)
+                    snap = page.evaluate(_SNAPSHOT_JS)
+                    images, spacers, links, text = snap["images"], snap["spacers"], snap["links"], snap["text"]
+                    page.screenshot(path=str(shot_png), full_page=True, timeout=120_000)
+                    alts = [i["alt"] for i in images]
+                    assert any(a.startswith("keyframe") for a in alts), images
+                    assert any(a.startswith("spectrogram") for a in alts), images
+                    assert set(spacers) <= {"cm-widgetBuffer"}, spacers
+                    assert len(images) >= 2 and all(i["complete"] and i["w"] > 0 and i["h"] > 0 for i in images), \
+                        "images that did not load: " + json.dumps([i for i in images if not (i["w"] and i["h"])])
+                    assert "hammer strikes on an anvil" in text and "music, voices" in text, text[-3000:]
+                    assert re.search(r"\bselected\b", text) and "foleyflow review" in text, text[-3000:]
+                    plays = [a["href"] for a in links if "play" in a["text"]]
+                    assert len(plays) == 2, f"play links: {plays}; cells: {snap['playCells']}; page text: {text[-3000:]}"  # one per candidate
+                except (AssertionError, PlaywrightError) as exc:
+                    where = _save_failed_page(page, tmp_path, console, bad_requests)
+                    raise AssertionError(f"the shot's artifact page did not render: {exc}\n{where}\n"
+                                         f"prefect server log (tail):\n{_tail(logs / 'server.log', 2000)}\n"
+                                         f"media server log (tail):\n{_tail(logs / 'media.log', 1000)}") from exc
             finally:
                 browser.close()
         if os.environ.get("FOLEYFLOW_SCREENSHOT_DIR"):
@@ -263,24 +356,39 @@ def test_shot_review_artifact_renders_in_a_real_browser(tmp_path):
             shutil.copy(shot_png, out / f"film-{film_id}-shot-1.png")
         assert shot_png.stat().st_size > 10_000
 
-        alts = [i["alt"] for i in images]
-        assert any(a.startswith("keyframe") for a in alts) and any(a.startswith("spectrogram") for a in alts), images
-        assert set(spacers) <= {"cm-widgetBuffer"}, spacers
-        assert len(images) >= 2 and all(i["complete"] and i["w"] > 0 and i["h"] > 0 for i in images), json.dumps(images)
-        assert "hammer strikes on an anvil" in text and "music, voices" in text
-        assert re.search(r"\bselected\b", text) and "foleyflow review" in text
-        plays = [a["href"] for a in links if "play" in a["text"]]
-        assert len(plays) == 2, links  # one per candidate
         for href in plays:
             assert href.startswith(f"http://127.0.0.1:{media_port}/") and href.endswith(".wav")
-            resp = httpx.get(href, timeout=10)
+            resp = httpx.get(href, timeout=60)
             assert resp.status_code == 200 and resp.headers["content-type"] == "audio/wav"
             assert resp.content[:4] == b"RIFF"
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
+
+
+def _save_failed_page(page, tmp_path: Path, console: list[str], bad_requests: list[str]) -> str:
+    """Keep what a failure needs to be understood (screenshot, HTML, images, console, failed requests);
+    in ``$FOLEYFLOW_SCREENSHOT_DIR`` too when set (CI keeps it). Returns the account, to raise with."""
+    out = tmp_path / "failed-page"
+    out.mkdir(exist_ok=True)
+    notes = [f"page saved in {out}"]
+    for what, do in (("url", lambda: page.url),
+                     ("screenshot", lambda: (page.screenshot(path=str(out / "page.png"), full_page=True,
+                                                            timeout=60_000), "page.png")[1]),
+                     ("html", lambda: ((out / "page.html").write_text(page.content()), "page.html")[1]),
+                     ("images", lambda: json.dumps(page.evaluate(_IMAGES_JS), indent=1)),
+                     ("spacers", lambda: json.dumps(page.evaluate(
+                         "[...document.images].filter(i => !i.getAttribute('src')).map(i => i.className)"))),
+                     ("text", lambda: page.inner_text("body", timeout=30_000)[:1500])):
+        try:
+            notes.append(f"{what}: {do()}")
+        except Exception as exc:  # a page that broke may not answer: say so, keep the rest
+            notes.append(f"{what}: (could not get it: {exc})")
+    notes.append("console:\n  " + ("\n  ".join(console[-50:]) or "(nothing)"))
+    notes.append("failed requests:\n  " + ("\n  ".join(bad_requests[-50:]) or "(none)"))
+    account = "\n".join(notes)
+    (out / "account.txt").write_text(account)
+    if os.environ.get("FOLEYFLOW_SCREENSHOT_DIR"):
+        shutil.copytree(out, Path(os.environ["FOLEYFLOW_SCREENSHOT_DIR"]) / "failed-page", dirs_exist_ok=True)
+    print(account)
+    return account
