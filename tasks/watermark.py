@@ -51,11 +51,12 @@ PATTERNS = 20  # distinct chunk layouts in a super-period
 SUPER_TILES = CHUNK_TILES * PATTERNS  # 320 tiles = 10.24 s
 SUPER_S = SUPER_TILES * TILE / WORK_RATE
 SEGMENT_CHUNKS = 40  # the embedder works on 20 s at a time
-DELTA_DB = 2.4  # lattice step of a group's projection
+DELTA_DB = 2.8  # lattice step of a group's projection
 ITERATIONS = 4
 MAX_CHANGE_DB = 3.0
 FLOOR_DB = -25.0  # tile levels are taken over a floor this far below the band's mean tile energy
 RELIABLE_DB = 10.0  # tiles this far above the floor carry the mark
+MIN_SNR_DB = 30.5  # the mark is scaled down, off its lattice, rather than be louder than this
 OFFSET_STEP = 32  # samples at WORK_RATE between the searched sub-tile offsets
 
 PAYLOAD_BITS = 32
@@ -500,7 +501,12 @@ def embed(audio: np.ndarray, sr: int, payload: int, key) -> np.ndarray:
     if x64.shape[-1] == 0 or not np.any(x64):
         return x.astype(np.float32)
     m = _from_work(_mark16(_to_work(x64, int(sr)), int(payload), pattern(key)), int(sr), x64.shape[-1])
-    y = np.stack([ch + _limit_gain(ch, mc) * mc for ch, mc in zip(x64, m)])
+    m *= np.stack([_limit_gain(ch, mc) for ch, mc in zip(x64, m)])
+    # never below MIN_SNR_DB: a track whose loud part is mostly out of the band is marked more weakly
+    ex, em = float(np.sum(x64 ** 2)), float(np.sum(m ** 2))
+    if em > 0 and 10 * np.log10(ex / em) < MIN_SNR_DB:
+        m *= np.sqrt(ex / em * 10 ** (-MIN_SNR_DB / 10))
+    y = x64 + m
     ceil = np.maximum(1.0, np.abs(x64))
     y = np.clip(y, -ceil, ceil).astype(np.float32)
     return y[0] if x.ndim == 1 else y
