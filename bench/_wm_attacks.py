@@ -111,6 +111,15 @@ def aac(x: np.ndarray, sr: int, kbps: int = 128, container: str = "adts") -> np.
     return codec_roundtrip(x, sr, codec="aac", container=container, bitrate=int(kbps) * 1000)
 
 
+def at_rate(x: np.ndarray, sr: int, rate: int, edit) -> np.ndarray:
+    """``edit(audio, rate)`` applied at ``rate`` (e.g. 48 kHz, as a delivery is encoded) and resampled back to ``sr``."""
+    if int(rate) == int(sr):
+        return edit(x, int(sr))
+    g = np.gcd(int(sr), int(rate))
+    up = resample_poly(np.asarray(x, np.float64), int(rate) // g, int(sr) // g, axis=-1)
+    return resample_poly(edit(up, int(rate)), int(sr) // g, int(rate) // g, axis=-1)
+
+
 def mp3(x: np.ndarray, sr: int, kbps: int = 128) -> np.ndarray:
     """MP3 through libmp3lame at ``kbps`` kbit/s (check :func:`codec_available` ("libmp3lame") first)."""
     return codec_roundtrip(x, sr, codec="libmp3lame", container="mp3", bitrate=int(kbps) * 1000)

@@ -17,14 +17,12 @@ Encoders run through PyAV (ffmpeg): AAC (native encoder) and MP3 (libmp3lame, wh
 from __future__ import annotations
 
 import argparse
-import io
 import time
 
-import av
 import numpy as np
-from scipy.signal import resample_poly
 from scipy.stats import beta
 
+from bench import _wm_attacks as A
 from bench._common import write_json
 from tasks import watermark as W
 
@@ -34,48 +32,21 @@ PROMPTS = ["footsteps on gravel", "rain on a roof", "horse hooves trotting", "do
            "clock ticking", "fire crackling", "car engine idling", "knocking on a wooden door", "thunder"]
 
 
-def codec(x: np.ndarray, sr: int, name: str, fmt: str, bitrate: int, rate: int = 48000) -> np.ndarray:
-    """``x`` through encoder ``name`` at ``bitrate`` (``rate`` Hz mono, in memory), decoded back to ``sr``."""
-    y = resample_poly(x, rate // 100, sr // 100).astype(np.float32)
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=fmt) as out:
-        st = out.add_stream(name, rate=rate)
-        st.layout, st.bit_rate = "mono", bitrate
-        frame = av.AudioFrame.from_ndarray(y[None], format="flt", layout="mono")
-        frame.sample_rate = rate
-        for p in [*st.encode(frame), *st.encode(None)]:
-            out.mux(p)
-    buf.seek(0)
-    with av.open(buf) as inp:
-        z = np.concatenate([f.to_ndarray().reshape(-1) for f in inp.decode(audio=0)])
-    return resample_poly(z, sr // 100, rate // 100)
-
-
-def has_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-        return True
-    except Exception:  # noqa: BLE001 - not built into this ffmpeg
-        return False
-
-
 def attacks(y: np.ndarray, other: np.ndarray, sr: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    n, power = y.size, float(np.mean(y ** 2))
-    start = int(rng.integers(0, n - 3 * sr))
-    cut = int(rng.integers(sr // 10, sr))
+    """Every transformation of the bench; encoders run at 48 kHz mono, as a delivery is encoded."""
     out = {"none": y,
-           "aac 128k": codec(y, sr, "aac", "adts", 128_000),
-           "aac 64k": codec(y, sr, "aac", "adts", 64_000),
-           "resample 44.1k": resample_poly(resample_poly(y, 441, sr // 100), sr // 100, 441),
-           "resample 22.05k": resample_poly(resample_poly(y, 441, sr // 50), sr // 50, 441),
-           "gain +6 dB": np.clip(2.0 * y, -1.0, 1.0),
-           "gain -6 dB": 0.5 * y,
-           "white noise 20 dB": y + rng.normal(0.0, np.sqrt(power / 100), n),
-           "crop 3 s": y[start:start + 3 * sr],
-           "time shift": (y[cut:] if rng.random() < 0.5 else np.concatenate([np.zeros(cut), y])),
-           "mix -6 dB (reported)": y + other[:n] * np.sqrt(power / max(float(np.mean(other[:n] ** 2)), 1e-12)) * 0.5}
-    if has_encoder("libmp3lame"):
-        out["mp3 128k"] = codec(y, sr, "libmp3lame", "mp3", 128_000)
+           "aac 128k": A.at_rate(y, sr, 48000, lambda v, r: A.aac(v, r, 128)),
+           "aac 64k": A.at_rate(y, sr, 48000, lambda v, r: A.aac(v, r, 64)),
+           "resample 44.1k": A.resample_roundtrip(y, sr, 44100),
+           "resample 22.05k": A.resample_roundtrip(y, sr, 22050),
+           "gain +6 dB": A.gain(y, 6.0),
+           "gain -6 dB": A.gain(y, -6.0),
+           "white noise 20 dB": A.white_noise(y, 20.0, rng),
+           "crop 3 s": A.crop(y, sr, 3.0, rng),
+           "time shift": A.time_shift(y, sr, rng),
+           "mix -6 dB (reported)": A.mix(y, other, -6.0)}
+    if A.codec_available("libmp3lame"):
+        out["mp3 128k"] = A.at_rate(y, sr, 48000, lambda v, r: A.mp3(v, r, 128))
     return out
 
 

@@ -384,12 +384,12 @@ def _chunks(L: np.ndarray, ok: np.ndarray, first: int) -> tuple[np.ndarray, np.n
     return Lp.reshape(-1, CHUNK_TILES * BANDS), okp.reshape(-1, CHUNK_TILES * BANDS)
 
 
-def _projections(Lc: np.ndarray, okc: np.ndarray, pat: Pattern, which=slice(None)):
+def _projections(Lc: np.ndarray, okc: np.ndarray, pat: Pattern):
     """Per chunk and pattern: each group's projection (dB), and its weight (its tiles' mean reliability;
     0 when a tile is missing)."""
-    cells = pat.cells[which]
+    cells = pat.cells
     vals = Lc[:, cells]  # (chunks, patterns, groups, GROUP)
-    p = np.einsum("cpgm,pgm->cpg", np.nan_to_num(vals), pat.signs[which]) / np.sqrt(GROUP)
+    p = np.einsum("cpgm,pgm->cpg", np.nan_to_num(vals), pat.signs) / np.sqrt(GROUP)
     w = np.where(np.isnan(vals).any(axis=-1), 0.0, okc[:, cells].mean(axis=-1))
     return p, w
 

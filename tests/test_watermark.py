@@ -3,11 +3,9 @@ inaudible, is not found where it was not put, and its key never shows."""
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 
-import av
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
@@ -33,21 +31,11 @@ def _bits(payload: int) -> np.ndarray:
     return np.array([(payload >> (31 - i)) & 1 for i in range(32)], np.int8)
 
 
-def _aac(x: np.ndarray, sr: int, bitrate: int, rate: int = 48000) -> np.ndarray:
+def _aac(x: np.ndarray, sr: int, bitrate: int) -> np.ndarray:
     """Through ffmpeg's AAC encoder at ``bitrate`` (48 kHz mono, in memory) and back to ``sr``."""
-    y = resample_poly(x, rate // 1000, sr // 1000).astype(np.float32)
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="adts") as out:
-        st = out.add_stream("aac", rate=rate)
-        st.layout, st.bit_rate = "mono", bitrate
-        frame = av.AudioFrame.from_ndarray(y[None], format="flt", layout="mono")
-        frame.sample_rate = rate
-        for p in [*st.encode(frame), *st.encode(None)]:
-            out.mux(p)
-    buf.seek(0)
-    with av.open(buf) as inp:
-        z = np.concatenate([f.to_ndarray().reshape(-1) for f in inp.decode(audio=0)])
-    return resample_poly(z, sr // 1000, rate // 1000)
+    from bench._wm_attacks import aac, at_rate
+
+    return at_rate(x, sr, 48000, lambda v, rate: aac(v, rate, bitrate // 1000))
 
 
 def test_the_payload_reads_back_and_the_mark_is_inaudible(clips):
