@@ -244,10 +244,11 @@ _IMAGES_JS = ("[...document.images].filter(i => i.getAttribute('src'))"
 _READY_JS = """() => {
     const text = document.body ? document.body.innerText : "";
     const imgs = [...document.images].filter(i => i.getAttribute('src'));
-    return text.includes("hammer strikes on an anvil")
+    const ready = text.includes("hammer strikes on an anvil")
         && imgs.some(i => i.alt.startsWith("keyframe")) && imgs.some(i => i.alt.startsWith("spectrogram"))
         && [...document.querySelectorAll('a')].filter(a => a.textContent.includes("play")).length >= 2
         && imgs.every(i => i.complete);
+    return ready ? (%s)() : null;
 }"""
 # One snapshot of what the checks read, taken at once (the UI re-renders the artifact while it loads:
 # separate reads can see different renders).
@@ -258,6 +259,8 @@ _SNAPSHOT_JS = """() => ({
     playCells: [...document.querySelectorAll('td')].filter(t => t.textContent.includes('play')).map(t => t.innerHTML),
     text: document.body.innerText,
 })""" % _IMAGES_JS
+# readiness and the snapshot in one evaluation: the snapshot is of the render that was ready
+_READY_JS = _READY_JS % _SNAPSHOT_JS
 
 
 @pytest.mark.slow
@@ -329,8 +332,7 @@ def test_shot_review_artifact_renders_in_a_real_browser(tmp_path):
                     f"{r.request.method} {r.url[:200]}: HTTP {r.status}"))
                 try:
                     page.goto(f"{ui}/v2/artifacts/artifact/{shot['id']}", wait_until="load", timeout=300_000)
-                    page.wait_for_function(_READY_JS, timeout=300_000, polling=250)
-                    snap = page.evaluate(_SNAPSHOT_JS)
+                    snap = page.wait_for_function(_READY_JS, timeout=300_000, polling=250).json_value()
                     images, spacers, links, text = snap["images"], snap["spacers"], snap["links"], snap["text"]
                     page.screenshot(path=str(shot_png), full_page=True, timeout=120_000)
                     alts = [i["alt"] for i in images]
