@@ -3,7 +3,10 @@
 Manifest CSV columns: ``path`` (relative to the manifest), ``title``,
 ``description``, ``negative_prompt``. Shot overrides CSV columns: ``film`` (the
 film's ``path`` as written in the manifest, or its title), ``shot`` (index from
-0), ``description``, ``negative_prompt``. Empty cells mean "no override".
+0), ``description``, ``negative_prompt``, and optionally ``dialogue`` (what is said in the
+shot: ``SPEAKER: text``, several lines separated by ``|``, spread over the shot; see
+``tasks.dialogue.shot_dialogue``) and ``voice`` (a ``tasks.tts`` voice name for it). Empty cells
+mean "no override".
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .avi .mxf .webm .mpg .mpeg .ts .mts .m2ts .dv .ogv .wmv .flv .3gp".split()
 )
 MANIFEST_COLUMNS = ("path", "title", "description", "negative_prompt")
-SHOT_COLUMNS = ("film", "shot", "description", "negative_prompt")
+SHOT_COLUMNS = ("film", "shot", "description", "negative_prompt", "dialogue", "voice")
 
 
 class ManifestError(ValueError):
@@ -27,6 +30,13 @@ class ManifestError(ValueError):
 class ShotOverride:
     description: str | None = None
     negative_prompt: str | None = None
+    dialogue: str | None = None   # raw cell: "SPEAKER: text | other line"; parsed by tasks.dialogue
+    voice: str | None = None      # a tasks.tts voice name for the shot's dialogue
+
+    @property
+    def dialogue_lines(self) -> tuple[str, ...]:
+        """The ``|``-separated lines of ``dialogue``, stripped (speaker tags kept)."""
+        return tuple(part.strip() for part in (self.dialogue or "").split("|") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -123,8 +133,14 @@ def _read_overrides(path: Path) -> dict[str, dict[int, ShotOverride]]:
                 raise ValueError
         except ValueError:
             raise ManifestError(f"{path}:{line}: shot must be a shot index (0, 1, 2...), got {shot!r}") from None
+        dialogue = _clean(row.get("dialogue")) or None
+        if dialogue is not None and any(not part.strip() for part in dialogue.split("|")):
+            raise ManifestError(f"{path}:{line}: empty dialogue line in {dialogue!r}; separate lines with a single '|' "
+                                "and leave no line empty")
         out.setdefault(film, {})[index] = ShotOverride(
             description=_clean(row.get("description")) or None,
             negative_prompt=_clean(row.get("negative_prompt")) or None,
+            dialogue=dialogue,
+            voice=_clean(row.get("voice")) or None,
         )
     return out
