@@ -1,22 +1,26 @@
 """Keyed audio watermark: quantisation index modulation (QIM) of time-frequency tile levels.
 
 The track (its channel mean, at 16 kHz) is cut into tiles of 32 ms by one of 20 bands (62 Hz - 5.2 kHz,
-about a third of an octave each, where a soundtrack's energy is). Tiles form local groups of 2 x 4;
-a group's projection is the keyed +-1 (zero-sum) combination of its tiles' levels in dB, so a gain or
-a slow equaliser does not move it. The embedder moves every group's projection onto the lattice of
+about a third of an octave each, where a soundtrack's energy is). Tiles form pairs (one tile, two
+neighbouring bands); a pair's projection is the keyed +-1 (zero-sum) difference of its tiles' levels
+in dB, so a gain or a slow equaliser does not move it. The embedder moves every group's projection onto the lattice of
 the bit it carries (step DELTA_DB, a keyed dither per group: dither modulation, Chen & Wornell 2001),
 so the host's own variation does not interfere with the detector as it does in spread spectrum; the
 change goes to the tiles loud enough to carry it and is applied as a smooth STFT gain, every channel
-alike. Of the 40 groups of a 0.512 s chunk, 24 carry known pilot bits, 16 the payload (32 bits +
+alike. Of the 160 pairs of a 0.512 s chunk, 96 carry known pilot bits, 64 the payload (32 bits +
 CRC-16, convolutional code K=7 rate 1/3, spread over the 20 distinct chunk layouts of a 10.24 s
 super-period).
 
 The detector searches every 2 ms offset within a tile and every tile of the super-period (5,120
 alignments), scores the pilot's agreement as a z-score (about N(0, 1) per alignment on unmarked
-audio; reliability-weighted) and declares a mark at THRESHOLD; the payload is Viterbi-decoded from
+audio; each pair weighted by how far its tiles stand above the band's floor in the clip and above
+its noise floor, so added noise or a codec that wipes quiet tiles does not dilute it) and declares a mark at THRESHOLD; the payload is Viterbi-decoded from
 the soft values at the best alignment and given only when its CRC-16 checks. Longer audio is
 searched in up to MAX_SEGMENTS super-periods, the threshold raised for their number.
-Measured figures: bench/bench_watermark.py and the README.
+Measured figures: bench/bench_watermark.py and the README. Pairs replaced 2 x 4 groups (v3): on the
+same 12 generated tracks the median pilot z-score after AAC 64 kbit/s went from 13.6 to 15.5, after
+white noise at 20 dB from 8.3 to 13.4, on 3 s crops from 9.6 to 11.8 (the noise-floor weight alone:
+8.3 -> 10.2 under noise); larger groups (4 x 4) were worse on every attack.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ TILE = TILE_FRAMES * HOP  # 32 ms: a tile is two frames by one band
 BAND_EDGES = np.array([2, 4, 6, 8, 10, 12, 15, 18, 22, 26, 31, 37, 44, 52, 62, 73, 86, 101, 119, 140, 165])
 BANDS = BAND_EDGES.size - 1  # 20 bands of the 31.25 Hz bins, about a third of an octave wide
 CHUNK_TILES = 16  # 0.512 s
-GROUP_TILES, GROUP_BANDS = 2, 4  # a group: 2 tiles by 4 neighbouring bands (loud or quiet together)
+GROUP_TILES, GROUP_BANDS = 1, 2  # a group: one tile by 2 neighbouring bands (loud or quiet together)
 GROUP = GROUP_TILES * GROUP_BANDS  # its tiles: half raised, half lowered, so a gain does not move it
-GROUPS = CHUNK_TILES * BANDS // GROUP  # 40 per chunk
-PILOT_GROUPS = 24  # of the 40, carrying known bits; the rest carry the coded payload
+GROUPS = CHUNK_TILES * BANDS // GROUP  # 160 per chunk
+PILOT_GROUPS = 96  # of the 160, carrying known bits; the rest carry the coded payload
 PATTERNS = 20  # distinct chunk layouts in a super-period
 SUPER_TILES = CHUNK_TILES * PATTERNS  # 320 tiles = 10.24 s
 SUPER_S = SUPER_TILES * TILE / WORK_RATE
@@ -56,6 +60,8 @@ ITERATIONS = 4
 MAX_CHANGE_DB = 3.0
 FLOOR_DB = -25.0  # tile levels are taken over a floor this far below the band's mean tile energy
 RELIABLE_DB = 10.0  # tiles this far above the floor carry the mark
+NOISE_PERCENTILE = 5.0  # detection: a band's noise floor is this percentile of its tile energies in the clip
+NOISE_MARGIN = 3.0  # ...and a tile's weight is (E / (E + NOISE_MARGIN * floor)) ** 2
 MIN_SNR_DB = 30.5  # the mark is scaled down, off its lattice, rather than be louder than this
 OFFSET_STEP = 32  # samples at WORK_RATE between the searched sub-tile offsets
 
@@ -373,6 +379,14 @@ def _levels(E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 10 * np.log10(E + floor), E / (E + lifted)
 
 
+def _detection_levels(E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_levels` for the detector: the reliability also falls for tiles near the band's noise floor
+    in the analysed audio (white noise or a codec's quantisation noise makes them random)."""
+    L, ok = _levels(E)
+    noise = np.percentile(E, NOISE_PERCENTILE, axis=0, keepdims=True)
+    return L, ok * (E / np.maximum(E + NOISE_MARGIN * noise, 1e-30)) ** 2
+
+
 def _chunks(L: np.ndarray, ok: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
     """Tile rows cut into chunks that start at tile ``first - CHUNK_TILES < first <= 0`` (rows before the
     clip and after it are missing): ``(chunks, CHUNK_TILES * BANDS)`` levels and reliability."""
@@ -556,7 +570,7 @@ def _search(y16: np.ndarray, pat: Pattern) -> _Hit:
         if n_t < 1:
             break
         E = _tile_energy(_frames(y16, off, n_t * TILE_FRAMES))
-        L, ok = _levels(E)
+        L, ok = _detection_levels(E)
         for a in range(CHUNK_TILES):
             Lc, okc = _chunks(L, ok, -a)
             p, w = _projections(Lc, okc, pat)  # (chunks, patterns, groups)
