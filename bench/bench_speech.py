@@ -10,7 +10,7 @@ and an energy VAD (10 ms frames above a threshold relative to the file's loudest
 run). On pure generated foley (held-out prompts): the share of tracks the unwanted-speech check flags
 and the detected speech fraction. Target: F >= 0.9 on the mixtures.
 
-    python bench/bench_speech.py [--files 80] [--card]
+    python bench/bench_speech.py [--files 200] [--card]
 
 Needs the corpus subset under ``$FOLEYFLOW_HOME/corpus`` (built when missing) and espeak-ng.
 """
@@ -64,7 +64,7 @@ def fmeasure(items, hyps) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--files", type=int, default=80)
+    ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--dev-files", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--cache", type=Path, default=None, help="generated foley cache")

@@ -33,7 +33,9 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         "",
         "Telling whether a generated foley track contains speech, and where. It was trained on synthesized "
         "(espeak-ng) speech only: it says nothing reliable about real recorded voices, singing, crowds or "
-        "whispering on real film sound. Crowd recordings were left out of the non-speech material.",
+        "whispering on real film sound. Crowd recordings were left out of the non-speech material. "
+        "Recorded effects (animal calls, machinery) are called speech more often than generated foley "
+        "(see the table); speech under the effects (SNR below 0 dB) is missed more often.",
         "",
         "## Data",
         "",
