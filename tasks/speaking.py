@@ -54,7 +54,7 @@ _CASCADE_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcasca
 
 @dataclass(frozen=True)
 class SpeakingConfig:
-    """Knobs of :func:`speaking_intervals`; the defaults were tuned on tests/face_clips.py seeds 0-3."""
+    """Knobs of :func:`speaking_intervals`; the defaults were tuned on tests/face_clips.py seeds 0-3 and 10-11."""
 
     analysis_width: int = 320  # frames are analysed at this width (height keeps the aspect ratio)
     detect_width: int = 192  # ...and searched for faces at this width (the detector's cost grows with it)
