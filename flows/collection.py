@@ -40,7 +40,8 @@ def films_from_source(source: str, shots_csv: str | None = None, name: str | Non
     coll = load_collection(source, shots_csv=shots_csv, name=name)
     films = [
         FilmInput(path=str(f.path), title=f.title, description=f.description, negative_prompt=f.negative_prompt,
-                  shot_overrides={i: ShotOverrideInput(description=o.description, negative_prompt=o.negative_prompt)
+                  shot_overrides={i: ShotOverrideInput(description=o.description, negative_prompt=o.negative_prompt,
+                                                    dialogue=o.dialogue, voice=o.voice)
                                   for i, o in f.shot_overrides.items()})
         for f in coll.films
     ]

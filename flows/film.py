@@ -166,12 +166,21 @@ def process_film(film: FilmInput, options: RunOptions | None = None, collection_
     # 6. sound: a timing curve and generated candidates per shot, the best one picked;
     # 7. the film's track stitched from them and delivered with the picture.
     if options.sound:
-        failed += sound.shots_sound(path, sha256, film_id, run_id, shot_list, shot_ids, cleaned, options)
+        try:  # 6a. dialogue: the film's SRT beside it, or the shot overrides' lines
+            from tasks.voices import film_dialogue
+
+            dialogue = film_dialogue(path, [(sh.index, sh.start, sh.end) for sh in shot_list.shots],
+                                     {i: (o.dialogue, o.voice) for i, o in film.shot_overrides.items() if o.dialogue})
+        except ValueError as exc:
+            raise fail(f"dialogue: {exc}", EventType.VALIDATION) from exc
+        failed += sound.shots_sound(path, sha256, film_id, run_id, shot_list, shot_ids, cleaned, options,
+                                    dialogue=dialogue)
         if not failed:
             cleaned_film = _film_cleaned_path(film_id)
             picture = Path(cleaned_film) if options.picture == "cleaned" and cleaned_film else path
             try:
-                sound.deliver_film(path, picture, film_id, run_id, shot_list, shot_ids, film_dir, options)
+                sound.deliver_film(path, picture, film_id, run_id, shot_list, shot_ids, film_dir, options,
+                                   dialogue=dialogue, cleaned=cleaned)
             except Exception as exc:  # noqa: BLE001
                 reason = f"delivery failed: {type(exc).__name__}: {exc}"
                 logger.error(reason)

@@ -38,6 +38,9 @@ class RunOptions(BaseModel):
     picture: Literal["cleaned", "original"] = Field("cleaned", description="picture of the delivered film")
     existing_audio: Literal["keep", "replace"] = Field(
         "keep", description="an existing audio track of the film: kept as a second track, or left out")
+    speech_model: str | None = Field(
+        None, description="a local pyannote.audio segmentation checkpoint for the speech check (default: the "
+                          "shipped models/speech-vad); never fetched from a hub")
     only_shots: list[int] | None = Field(
         None, description="catalog ids of the shots whose sound is redone (a re-run); every other shot keeps "
                           "the sound it has (None: any shot whose sound is missing or out of date)")
@@ -64,7 +67,8 @@ class RunOptions(BaseModel):
 
     def generate_config(self) -> GenerateConfig:
         return GenerateConfig(generator=self.generator, candidates=self.candidates, steps=self.steps,
-                              guidance=self.guidance, seed=self.seed, margin_s=self.crossfade_s / 2)
+                              guidance=self.guidance, seed=self.seed, margin_s=self.crossfade_s / 2,
+                              speech_model=self.speech_model)
 
     def shot_config(self) -> ShotConfig:
         return ShotConfig()
@@ -73,6 +77,8 @@ class RunOptions(BaseModel):
 class ShotOverrideInput(BaseModel):
     description: str | None = None
     negative_prompt: str | None = None
+    dialogue: str | None = None  # "SPEAKER: line | other line", spread over the shot (tasks.dialogue)
+    voice: str | None = None  # a tasks.tts voice for those lines
 
 
 class FilmInput(BaseModel):

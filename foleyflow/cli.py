@@ -97,7 +97,7 @@ def clean(
 @app.command()
 def run(
     path: Annotated[Path, typer.Argument(help="a folder of films or a collection manifest CSV")],
-    shots_csv: Annotated[Optional[Path], typer.Option("--shots", help="per-shot overrides CSV (film, shot, description, negative_prompt)")] = None,
+    shots_csv: Annotated[Optional[Path], typer.Option("--shots", help="per-shot overrides CSV (film, shot, description, negative_prompt, dialogue, voice)")] = None,
     collection: Annotated[Optional[str], typer.Option(help="collection name (default: folder or manifest name)")] = None,
     steps: Annotated[str, typer.Option(help="cleaning steps, comma-separated, or 'none'")] = "deflicker,dust,scratches,grain,stabilize",
     codec: Annotated[str, typer.Option(help="cleaned output codec: ffv1 or h264")] = "ffv1",
@@ -110,20 +110,21 @@ def run(
     seed: Annotated[int, typer.Option(help="base seed of the generation")] = 0,
     picture: Annotated[str, typer.Option(help="picture of the delivery: cleaned or original")] = "cleaned",
     existing_audio: Annotated[str, typer.Option(help="a film's own audio track: keep (second track) or replace")] = "keep",
+    speech_model: Annotated[Optional[Path], typer.Option(help="a local pyannote.audio segmentation checkpoint for the speech check (default: the shipped speech-vad)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
 ) -> None:
     """Run the collection flow. Exit 0 when every film finished, 2 when some failed."""
     summary = _run_collection(path, shots_csv=shots_csv, collection=collection, steps=steps, codec=codec,
                               workers=workers, sound=sound, generator=generator, candidates=candidates, seed=seed,
                               picture=picture, existing_audio=existing_audio, task_runner=task_runner,
-                              dask_address=dask_address)
+                              dask_address=dask_address, speech_model=speech_model)
     _report_run(summary, as_json)
     raise typer.Exit(EXIT_SOME_FAILED if summary["failed"] else 0)
 
 
 def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="deflicker,dust,scratches,grain,stabilize",
                     codec="ffv1", workers=2, sound=True, generator=None, candidates=2, seed=0, picture="cleaned",
-                    existing_audio="keep", task_runner="threads", dask_address=None) -> dict:
+                    existing_audio="keep", task_runner="threads", dask_address=None, speech_model=None) -> dict:
     from pydantic import ValidationError
 
     from foleyflow.manifest import load_collection
@@ -134,6 +135,11 @@ def _run_collection(path: Path, *, shots_csv=None, collection=None, steps="defli
         from flows.options import RunOptions
 
         extra = {"generator": generator} if generator else {}
+        if speech_model is not None:
+            if not Path(speech_model).exists():
+                raise _fail(f"--speech-model {speech_model}: no such file or directory; name a local pyannote "
+                            "segmentation checkpoint (models are never fetched from a hub)")
+            extra["speech_model"] = str(speech_model)
         options = RunOptions(clean_steps=list(parse_steps(steps)), codec=codec, max_workers=workers, sound=sound,
                              candidates=candidates, seed=seed, picture=picture, existing_audio=existing_audio,
                              task_runner=task_runner, dask_address=dask_address, **extra)

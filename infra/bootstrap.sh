@@ -17,7 +17,8 @@ PYTHON="${PYTHON:-python3}"
 DEBIAN_PACKAGES=(ffmpeg chromium)  # chromium: the UI test opens the Prefect UI in it (headless)
 # offline speech for dialogue (tasks/tts.py): festival + its HTS voice is the default (lowest WER in
 # bench/bench_tts.py), espeak-ng the fallback; festvox-kallpc16k is the second voice compared there
-DEBIAN_PACKAGES+=(espeak-ng festival festvox-kallpc16k festvox-us-slt-hts)
+DEBIAN_PACKAGES+=(espeak-ng festival festvox-kallpc16k festvox-us-slt-hts)  # dialogue (tasks/tts.py)
+DEBIAN_PACKAGES+=(opencv-data)  # the frontal-face Haar cascade (tasks/speaking.py; OpenCV 5 wheels ship none)
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 

@@ -49,6 +49,8 @@ class GenerateConfig:
     guidance: float | None = None  # classifier-free guidance scale (None: the generator's default)
     seed: int = 0  # base seed of the run; candidate seeds derive from it
     margin_s: float = 0.05  # extra sound each side of the shot, for the crossfade at cuts
+    speech_check: bool = True  # look for speech in every candidate (pyannote.audio, tasks.speech)
+    speech_model: str | None = None  # a local pyannote segmentation checkpoint (None: the shipped speech-vad)
 
     def __post_init__(self) -> None:
         if not 1 <= self.candidates <= 16:
@@ -172,7 +174,7 @@ def _sha256(path: Path) -> str:
 
 def generate_shot(generator, timing: TimingCurve, *, prompt: str, negative_prompt: str, seeds: list[int],
                   out_dir: str | os.PathLike, config: GenerateConfig = GenerateConfig(),
-                  timing_sha256: str = "") -> ShotSound:
+                  timing_sha256: str = "", transcript: bool = False) -> ShotSound:
     """Generate, check and select the sound of one shot.
 
     Arguments:
@@ -184,6 +186,9 @@ def generate_shot(generator, timing: TimingCurve, *, prompt: str, negative_promp
         out_dir: where the candidate WAVs go (created).
         config: steps, guidance, margin.
         timing_sha256: the timing file's sha256, part of the parameters hash.
+        transcript: the shot has dialogue lines. Without them, or when the negative prompt excludes
+            speech ("no voices"), a candidate in which the speech check hears speech is marked
+            ``unwanted_speech`` and loses against every candidate without (``tasks.qc.select_best``).
 
     Returns:
         A :class:`ShotSound` with every candidate and the selected one.
@@ -208,12 +213,20 @@ def generate_shot(generator, timing: TimingCurve, *, prompt: str, negative_promp
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     candidates = []
+    wanted = None
+    if config.speech_check:
+        from tasks.speech import speech_excluded
+
+        wanted = bool(transcript) and not speech_excluded(negative_prompt)
     for k, res in enumerate(results):
         wave = np.asarray(res.waveform, np.float32).reshape(-1)
         inner = wave[int(round(margin * res.sr)):int(round((margin + duration) * res.sr))]
         path = write_wav(out / f"candidate-{k}-seed-{res.seed}-{digest[:8]}.wav", wave, res.sr)
+        scores = score_candidate(inner, res.sr, timing)
+        if wanted is not None:
+            scores.update(_speech_scores(inner, res.sr, wanted, config.speech_model))
         candidates.append(Candidate(index=k, seed=int(res.seed), path=path, sha256=_sha256(path),
-                                    scores=_plain(score_candidate(inner, res.sr, timing)),
+                                    scores=_plain(scores),
                                     attributions=list(res.attributions)))
     best = select_best([c.scores for c in candidates])
     if best is None:
@@ -228,6 +241,14 @@ def generate_shot(generator, timing: TimingCurve, *, prompt: str, negative_promp
                      scheduler=getattr(generator, "scheduler_name", "unknown"), steps=int(steps),
                      guidance=float(guidance), duration_s=total, margin_s=margin, sample_rate=int(results[0].sr),
                      params_hash=digest)
+
+
+def _speech_scores(wave: np.ndarray, sr: int, wanted: bool, model: str | None) -> dict:
+    """The speech check's figures of one candidate: seconds of speech heard, and whether it is unwanted."""
+    from tasks.speech import speech_check
+
+    chk = speech_check(wave, sr, speech_wanted=wanted, model_path=model)
+    return {"speech_s": round(float(chk["speech_s"]), 3), "unwanted_speech": bool(chk["unwanted_speech"])}
 
 
 def _plain(scores: dict) -> dict:

@@ -16,7 +16,9 @@ Loudness is EBU R128 / ITU-R BS.1770-4 integrated loudness (pyloudnorm).
 Selection rule (:func:`select_best`): a candidate is rejected when it is
 silent (integrated loudness below -60 LUFS or peak below -80 dBFS), clips
 (more than 0.1% of samples at full scale) or holds non-finite samples; of the
-rest the highest sync F1 wins, ties broken by fewer clipped samples, then
+rest a candidate without unwanted speech (``unwanted_speech``, the pyannote.audio speech check of
+:mod:`tasks.speech`, set when the shot has no transcript or its negative prompt excludes speech)
+beats every candidate with it; then the highest sync F1 wins, ties broken by fewer clipped samples, then
 loudness nearer -23 LUFS, then the earlier candidate (lower seed index).
 """
 
@@ -158,6 +160,6 @@ def select_best(candidates: list[dict]) -> int | None:
     def key(i: int) -> tuple:
         c = candidates[i]
         lufs = c.get("lufs", TARGET_LUFS)
-        return (-round(c["sync"], 6), c.get("clipping", 0.0), abs(lufs - TARGET_LUFS) if np.isfinite(lufs) else 1e9, i)
+        return (bool(c.get("unwanted_speech")), -round(c["sync"], 6), c.get("clipping", 0.0), abs(lufs - TARGET_LUFS) if np.isfinite(lufs) else 1e9, i)
 
     return min(usable, key=key)

@@ -130,13 +130,13 @@ def _generate_key(ctx: TaskRunContext, p: dict[str, Any]) -> str | None:
 @task(name="generate", task_run_name="film-{film_id}-shot-{index:04d}-generate", cache_key_fn=_generate_key,
       tags=["foleyflow-generate"])  # `prefect concurrency-limit create foleyflow-generate N`: N generations at once
 def generate(timing_file: Path, timing_sha256: str, film_id: int, index: int, prompt: str, negative_prompt: str,
-             seeds: list[int], out_dir: Path, config: GenerateConfig) -> ShotSound:
+             seeds: list[int], out_dir: Path, config: GenerateConfig, transcript: bool = False) -> ShotSound:
     """N candidates for one shot, checked, the best one selected (raises GenerationRejected)."""
     from models.registry import get_generator
 
     return generate_shot(get_generator(config.generator), TimingCurve.from_npz(timing_file), prompt=prompt,
                          negative_prompt=negative_prompt, seeds=seeds, out_dir=out_dir, config=config,
-                         timing_sha256=timing_sha256)
+                         timing_sha256=timing_sha256, transcript=transcript)
 
 
 @task(name="soundtrack", task_run_name="film-{film_id}-soundtrack")
