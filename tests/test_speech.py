@@ -150,3 +150,43 @@ def test_a_candidate_with_unwanted_speech_loses():
     assert select_with_speech(dialogue) == 1
     with pytest.raises(ValueError):
         select_with_speech([])
+
+
+def _default_voice_or_skip() -> str:
+    from tasks import tts
+
+    if tts.DEFAULT_VOICE not in tts.available_voices():
+        pytest.skip(f"festival voice {tts.DEFAULT_VOICE} is not installed "
+                    "(apt-get install festival festvox-us-slt-hts): the default dialogue voice cannot be tested")
+    return tts.default_voice()
+
+
+def test_default_dialogue_voice_over_foley_is_detected(foley):
+    """A line spoken by the project's default voice (festival HTS), quiet over generated foley and noise."""
+    from models.speech_vad.data import active_intervals
+    from tasks import speech
+    from tasks.tts import synthesize
+
+    voice = _default_voice_or_skip()
+    utt = synthesize("I told you never to come back here after dark, did you not hear me?", voice, sr=SR)
+    utt = utt / np.abs(utt).max() * 0.3  # dialogue at 0.3 gain
+    start = int(1.5 * SR)
+    utt = utt[: len(foley) - start]
+    speech_track = np.zeros_like(foley)
+    speech_track[start:start + len(utt)] = utt
+    voiced = active_intervals(utt)
+    t0, t1 = 1.5 + voiced[0][0], 1.5 + voiced[-1][1]
+    mask = np.zeros(len(foley), bool)
+    mask[int(t0 * SR):int(t1 * SR)] = True
+    # generated foley 10 dB under the voice, plus a little broadband noise (at 5 dB under, the shipped
+    # espeak-ng-trained model covers only 66% of this line: not yet asserted)
+    bed = foley * (np.sqrt(np.mean(speech_track[mask] ** 2)) / (np.sqrt(np.mean(foley[mask] ** 2)) * 10 ** (10 / 20)))
+    noise = np.random.default_rng(3).normal(0, 0.003, len(foley)).astype(np.float32)
+    mix = (speech_track + bed + noise).astype(np.float32)
+    segs = speech.speech_segments(mix, SR)
+    covered = sum(max(0.0, min(e, t1) - max(s, t0)) for s, e in segs)
+    assert covered >= 0.7 * (t1 - t0), (segs, (t0, t1), covered)
+    # and the line on its own, clean
+    clean = speech.speech_segments(speech_track + noise * 0.1, SR)
+    covered = sum(max(0.0, min(e, t1) - max(s, t0)) for s, e in clean)
+    assert covered >= 0.7 * (t1 - t0), (clean, (t0, t1), covered)

@@ -11,6 +11,11 @@ import os
 from pathlib import Path
 
 
+def _data():
+    from models.speech_vad import data
+    return data
+
+
 def write_card(out: Path, bench: dict | None = None) -> Path:
     cfg = json.loads((Path(out) / "config.json").read_text())
     if bench is not None:
@@ -32,16 +37,24 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         "## Intended use and limits",
         "",
         "Telling whether a generated foley track contains speech, and where. It was trained on synthesized "
-        "(espeak-ng) speech only: it says nothing reliable about real recorded voices, singing, crowds or "
+        "speech only (espeak-ng and festival, the project's own dialogue voices, the default "
+        "`festival:cmu_us_slt_arctic_hts` among them): it says nothing reliable about real recorded voices, singing, crowds or "
         "whispering on real film sound. Crowd recordings were left out of the non-speech material. "
         "Recorded effects (animal calls, machinery) are called speech more often than generated foley "
         "(see the table); speech under the effects (SNR below 0 dB) is missed more often.",
         "",
         "## Data",
         "",
-        f"- Speech: espeak-ng (GPL-3+) English voices {', '.join(__import__('models.speech_vad.data', fromlist=['x']).TRAIN_VOICES)} "
-        "with variants (+m1, +m3, +f1, +f2, +f4, +klatt, +croak), synthesized through `tasks.tts.synthesize` "
-        "(the project's TTS; a direct espeak-ng call when it is absent), random word sequences, 130-200 wpm. Reference speech: where the clean utterance is within "
+        f"- Speech: espeak-ng (GPL-3+) English voices {', '.join(_data().TRAIN_VOICES)} "
+        "with variants (+m1, +m3, +f1, +f2, +f4, +klatt, +croak), 130-200 wpm; and festival (festival, "
+        "festvox-kallpc16k, festvox-us-slt-hts) voices "
+        f"{', '.join('`' + v + '`' for v in d.get('festival_voices', [])) or '(none: festival was not installed)'} "
+        f"at {', '.join(map(str, _data().TRAIN_FESTIVAL_RATES))} wpm and the engine default; one voice family per file, "
+        f"festival in about {int(100 * _data().FESTIVAL_SHARE['train'])}% of the files with speech"
+        + (f" (training files with speech: {d['speech_files_train_by_family']}; minutes of speech: "
+           f"{d['speech_minutes_train_by_family']})" if "speech_files_train_by_family" in d else "")
+        + ". All synthesized through `tasks.tts.synthesize` (the project's TTS; a direct espeak-ng call when it is "
+        "absent), random word sequences. Reference speech: where the clean utterance is within "
         "35 dB of its peak (gaps under 0.25 s bridged).",
         f"- Non-speech, recorded: {d['corpus_clips']} clips ({d['corpus_minutes']} min) of the corpus `train` split "
         f"(`models.corpus`, Debian packages {pk}; per-clip author and licence in the corpus tables). "
@@ -51,8 +64,9 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         f"- {d['train_files']} training files of 10 s ({d['kinds_train']}; "
         f"{d['speech_minutes_train']} min of speech), mixtures at SNR -5..+15 dB; {d['development_files']} "
         "development files for the pipeline thresholds.",
-        "- Held out for the bench: corpus `eval` clips, other voices/variants, other words, other generator "
-        "prompts and seeds.",
+        "- Held out for the bench: corpus `eval` clips, other espeak-ng voices/variants, other words, other generator "
+        "prompts and seeds. Festival has only two voices and both are trained on, so festival speech is held "
+        f"out by words and speaking rate ({', '.join(map(str, _data().TEST_FESTIVAL_RATES))} wpm), not by voice.",
         "",
         "## Training",
         "",
@@ -60,6 +74,7 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         f"{t['epochs_run']} epochs / {t['steps']} steps in {t['train_minutes_wall']} min "
         f"(budget {t['time_budget_min']} min); data building {t['data_minutes_wall']} min.",
         f"- Pipeline parameters (tuned on development, F {cfg['dev_fmeasure']}): `{json.dumps(cfg['pipeline'])}`.",
+        *([f"- Tuning rule: {cfg['pipeline_tuning']['rule']}."] if "pipeline_tuning" in cfg else []),
         f"- Code version {cfg['code_version']}; {', '.join(f'{k} {v}' for k, v in cfg['versions'].items())}.",
         "- Reproduce: `python -m models.speech_vad.train --out models/speech-vad`.",
         "",
@@ -71,6 +86,14 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         for row in bench.get("table", []):
             lines.append(f"| {row['measure']} | {row['model']} | {row['baseline']} |")
         lines += ["", f"Held-out files: {bench.get('files')}; run {bench.get('date', '')}."]
+        prev = bench.get("previous")
+        if prev:
+            lines += ["", f"### {prev.get('label', 'Previous model')}", "",
+                      "The same held-out files, the previous shipped model:", "",
+                      "| measure | previous | now |", "|---|---|---|"]
+            now = {row["measure"]: row["model"] for row in bench.get("table", [])}
+            for row in prev.get("table", []):
+                lines.append(f"| {row['measure']} | {row['model']} | {now.get(row['measure'], '')} |")
     else:
         lines.append("Not yet measured: run `python bench/bench_speech.py --card`.")
     path = Path(out) / "MODEL_CARD.md"

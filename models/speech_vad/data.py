@@ -1,11 +1,15 @@
-"""Training and held-out material for the speech check: espeak-ng speech over real and generated foley.
+"""Training and held-out material for the speech check: espeak-ng and festival speech over real and generated foley.
 
 Every file is 10 s of 16 kHz mono: a mixture (1-3 utterances at a random SNR of -5..+15 dB over an
 effect bed), plain effects, or plain speech. Effect beds are licensed corpus recordings
 (:mod:`models.corpus`, packages :data:`PACKAGES`) and foley from the shipped generator. The
 ``train``/``development`` sets use the corpus ``train`` split, :data:`TRAIN_VOICES` and
-:data:`TRAIN_WORDS`; the ``test`` set (the bench's) uses the corpus ``eval`` split, other voices
-and variants, other words and other generator prompts and seeds. Reference speech is where the clean
+:data:`TRAIN_WORDS`; the ``test`` set (the bench's) uses the corpus ``eval`` split, other espeak-ng
+voices and variants, other words and other generator prompts and seeds. Each file's speech comes
+from one voice family: espeak-ng or, where it is installed, festival (:data:`FESTIVAL_VOICES`, the
+project's default dialogue voice among them). There are only two festival voices and both must be
+learnt, so festival speech is held out by sentence (other words) and by speaking rate
+(:data:`TRAIN_FESTIVAL_RATES` against :data:`TEST_FESTIVAL_RATES`), not by voice. Reference speech is where the clean
 utterance is within 35 dB of its peak, gaps under 0.25 s bridged.
 
 :func:`write_protocol` writes wav + RTTM + UEM + ``database.yml`` (pyannote.database protocol
@@ -31,6 +35,10 @@ TRAIN_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029")
 TRAIN_VARIANTS = ("", "+m1", "+m3", "+f1", "+f2", "+f4", "+klatt", "+croak")
 TEST_VOICES = ("en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us")
 TEST_VARIANTS = ("+m5", "+f3", "+f5", "+whisper", "+klatt2")
+FESTIVAL_VOICES = ("festival:kal_diphone", "festival:cmu_us_slt_arctic_hts")
+FESTIVAL_SHARE = {"train": 0.45, "development": 0.45, "test": 0.5}  # of the files with speech, when installed
+TRAIN_FESTIVAL_RATES = (135, 150, 165, 175, 190)  # words per minute; None (engine default) is drawn too
+TEST_FESTIVAL_RATES = (130, 145, 160, 170, 185, 200)
 TRAIN_WORDS = ("the old mill stood by the river and the wheel turned slowly in the cold water while "
                "men carried sacks of grain up the narrow stairs a horse waited in the yard the miller "
                "called out to his son bring the cart around before the rain comes we have to reach the "
@@ -54,8 +62,23 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def speak(text: str, voice: str, rate_wpm: int = 160, pitch: int = 50) -> np.ndarray:
-    """``float32`` 16 kHz speech from espeak-ng (tasks.tts.synthesize when it is there)."""
+def festival_voices() -> tuple[str, ...]:
+    """The :data:`FESTIVAL_VOICES` installed here (none when festival or a voice package is missing)."""
+    try:
+        from tasks.tts import available_voices
+    except ImportError:
+        return ()
+    have = set(available_voices())
+    return tuple(v for v in FESTIVAL_VOICES if v in have)
+
+
+def speak(text: str, voice: str, rate_wpm: int | None = 160, pitch: int = 50) -> np.ndarray:
+    """``float32`` 16 kHz speech: ``festival:<voice>`` through tasks.tts.synthesize, else espeak-ng
+    (tasks.tts.synthesize when it is there)."""
+    if voice.startswith("festival:"):
+        from tasks.tts import synthesize
+        return np.asarray(synthesize(text, voice, rate_wpm=rate_wpm, sr=SR), dtype=np.float32)
+    rate_wpm = 160 if rate_wpm is None else rate_wpm
     try:
         from tasks.tts import synthesize  # the project TTS (espeak-ng); pitch is then the engine default
         return np.asarray(synthesize(text, voice, rate_wpm=rate_wpm, sr=SR), dtype=np.float32)
@@ -119,6 +142,8 @@ class Item:
     speech: list[tuple[float, float]] = field(default_factory=list)
     kind: str = "mix"  # mix | effects | speech
     snr_db: float | None = None
+    family: str = ""  # voice family of the speech: espeak-ng | festival ("" for effects only)
+    voices: list[str] = field(default_factory=list)
 
 
 def make_items(split: str, effects: list[np.ndarray], count: int, seed: int,
@@ -127,18 +152,30 @@ def make_items(split: str, effects: list[np.ndarray], count: int, seed: int,
     rng = np.random.default_rng(seed)
     voices, variants, words = ((TEST_VOICES, TEST_VARIANTS, TEST_WORDS) if split == "test"
                                else (TRAIN_VOICES, TRAIN_VARIANTS, TRAIN_WORDS))
+    fest = festival_voices()
+    fest_rates = TEST_FESTIVAL_RATES if split == "test" else TRAIN_FESTIVAL_RATES + (None,)
+    frng = np.random.default_rng([seed, 7])  # a separate stream: the espeak-ng draws stay as they were
     n = int(FILE_S * SR)
     items = []
     for k in range(count):
         kind = rng.choice(["mix", "effects", "speech"], p=list(kinds))
         speech = np.zeros(n, np.float32)
         segs: list[tuple[float, float]] = []
+        used: list[str] = []
+        family = ""
         if kind != "effects":
+            family = "festival" if fest and frng.random() < FESTIVAL_SHARE.get(split, 0.5) else "espeak-ng"
             t = float(rng.uniform(0.0, 2.5))
             for _ in range(int(rng.integers(1, 4))):
                 text = " ".join(rng.choice(words, size=int(rng.integers(3, 10))))
                 voice = str(rng.choice(voices)) + str(rng.choice(variants))
-                utt = speak(text, voice, rate_wpm=int(rng.integers(130, 200)), pitch=int(rng.integers(30, 70)))
+                rate, pitch = int(rng.integers(130, 200)), int(rng.integers(30, 70))
+                if family == "festival":
+                    voice = str(fest[frng.integers(len(fest))])
+                    r = fest_rates[frng.integers(len(fest_rates))]
+                    rate = None if r is None else int(r)
+                utt = speak(text, voice, rate_wpm=rate, pitch=pitch)
+                used.append(voice)
                 utt = utt / (np.abs(utt).max() + 1e-9) * float(rng.uniform(0.3, 0.9))
                 a = int(t * SR)
                 if a >= n - SR // 2:
@@ -163,7 +200,7 @@ def make_items(split: str, effects: list[np.ndarray], count: int, seed: int,
                 bed = bed * gain
             audio = speech + bed
         audio = audio / max(1.0, float(np.abs(audio).max()) / 0.99)
-        items.append(Item(f"{split}{k:04d}", audio.astype(np.float32), segs, str(kind), snr))
+        items.append(Item(f"{split}{k:04d}", audio.astype(np.float32), segs, str(kind), snr, family, used))
     return items
 
 

@@ -51,13 +51,19 @@ def build_material(work: Path, *, train_files: int, dev_files: int, seed: int, f
             "generated_tracks": len(foley), "train_files": len(train), "development_files": len(dev),
             "kinds_train": {k: sum(i.kind == k for i in train) for k in ("mix", "effects", "speech")},
             "speech_minutes_train": round(sum(e - s for i in train for s, e in i.speech) / 60, 2),
+            "festival_voices": list(data.festival_voices()),
+            "speech_files_train_by_family": {f: sum(i.family == f for i in train) for f in ("espeak-ng", "festival")},
+            "speech_minutes_train_by_family": {f: round(sum(e - s for i in train if i.family == f for s, e in i.speech) / 60, 2)
+                                               for f in ("espeak-ng", "festival")},
             "licences": table.groupby("licence")["duration_s"].sum().div(60).round(2).to_dict(),
             "packages": {p: str(v) for p, v in table.groupby("package")["package_version"].first().items()}}
-    return yml, {"info": info, "dev": dev}
+    return yml, {"info": info, "dev": dev, "foley": foley}
 
 
-def tune(model, dev: list[data.Item]) -> dict:
-    """Onset/offset/min durations maximising detection F-measure on the development files."""
+def tune(model, dev: list[data.Item], foley: list[np.ndarray] | None = None) -> dict:
+    """Onset/offset/min durations maximising detection F-measure on the development files, among the
+    settings that flag none of the ``foley`` tracks (generated foley, no speech) as unwanted speech."""
+    from tasks.speech import MIN_UNWANTED_S
     from pyannote.audio import Inference
     from pyannote.audio.utils.signal import Binarize
     from pyannote.core import Annotation, Segment, Timeline
@@ -65,12 +71,15 @@ def tune(model, dev: list[data.Item]) -> dict:
 
     inf = Inference(model, step=0.25 * model.specifications.duration)
     scores = [inf(_file(it.audio)) for it in dev]
+    fscores = [inf(_file(w)) for w in foley or []]
     best = None
-    for onset in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for onset in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         for off_delta in (0.0, 0.1, 0.2):
-            for mon in (0.0, 0.1, 0.25):
-                for moff in (0.0, 0.1, 0.25):
+            for mon in (0.0, 0.1, 0.25, 0.5, 0.75):
+                for moff in (0.0, 0.1, 0.25, 0.5):
                     b = Binarize(onset=onset, offset=onset - off_delta, min_duration_on=mon, min_duration_off=moff)
+                    if any(sum(s.duration for s in b(sc).get_timeline().support()) >= MIN_UNWANTED_S for sc in fscores):
+                        continue  # calls clean generated foley speech
                     metric = DetectionPrecisionRecallFMeasure()
                     for it, sc in zip(dev, scores):
                         ref = Annotation()
@@ -106,9 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--foley-cache", type=Path, default=None, help="generated foley cache (default: in --work)")
-    ap.add_argument("--train-files", type=int, default=240)
-    ap.add_argument("--dev-files", type=int, default=30)
-    ap.add_argument("--minutes", type=float, default=9.0, help="training time budget")
+    ap.add_argument("--train-files", type=int, default=300)
+    ap.add_argument("--dev-files", type=int, default=40)
+    ap.add_argument("--minutes", type=float, default=12.0, help="training time budget")
     ap.add_argument("--max-epochs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -144,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from pyannote.audio import Model
     reloaded = Model.from_pretrained(str(a.out))
-    tuned = tune(reloaded, mat["dev"])
+    tuned = tune(reloaded, mat["dev"], mat["foley"])
     config = {"pipeline": tuned["params"], "dev_fmeasure": tuned["dev_fmeasure"],
               "architecture": ARCH, "parameters": sum(p.numel() for p in model.parameters()),
               "training": {"task": "VoiceActivityDetection", "chunk_s": 2.0, "batch_size": 32,
