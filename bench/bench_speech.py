@@ -40,18 +40,8 @@ TARGET_F = 0.9
 
 
 def energy_vad(x: np.ndarray, sr: int, rel_db: float, bridge_s: float = 0.25, min_s: float = 0.1):
-    hop = sr // 100
-    n = len(x) // hop
-    e = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
-    on = e > e.max() - rel_db
-    segs: list[list[float]] = []
-    for i in np.flatnonzero(on):
-        t = i * hop / sr
-        if segs and t - segs[-1][1] <= bridge_s:
-            segs[-1][1] = t + hop / sr
-        else:
-            segs.append([t, t + hop / sr])
-    return [(a, b) for a, b in segs if b - a >= min_s]
+    """The baseline: 10 ms frames within ``rel_db`` of the loudest, short gaps bridged."""
+    return data.active_intervals(x, sr, floor_db=rel_db, bridge_s=bridge_s, min_s=min_s)
 
 
 def fmeasure(items, hyps) -> dict:
