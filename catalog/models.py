@@ -472,3 +472,29 @@ class Watermark(Base):
 
     film: Mapped[Film] = relationship(lazy="raise")
     delivery: Mapped[Delivery | None] = relationship(lazy="raise")
+
+
+class SpeechSegment(Base):
+    """Where a film's delivered version speaks, or shows someone speaking, in film seconds.
+
+    ``kind`` says which record it is: ``speaking`` is an interval where the picture shows a visibly
+    speaking face (tasks.speaking, per shot); ``line`` is where a dialogue line was placed (``label``
+    holds ``speaker: text``); ``speech`` is a segment the speech check heard in the finished track
+    (pyannote.audio, the same segments as the delivery's RTTM). Rows belong to one delivery: a
+    re-delivery records its own.
+    """
+
+    film_id: Mapped[int] = mapped_column(sa.ForeignKey("film.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(sa.ForeignKey("delivery.id", ondelete="CASCADE"), index=True)
+    shot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shot.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    start_s: Mapped[float] = mapped_column(sa.Float)
+    end_s: Mapped[float] = mapped_column(sa.Float)
+    label: Mapped[str | None] = mapped_column(sa.Text)
+
+    film: Mapped[Film] = relationship(lazy="raise")
+    delivery: Mapped[Delivery | None] = relationship(lazy="raise")
+    shot: Mapped[Shot | None] = relationship(lazy="raise")
+
+    __table_args__ = (sa.CheckConstraint("kind IN ('speaking', 'line', 'speech')", name="kind"),
+                      sa.CheckConstraint("end_s >= start_s", name="span"))

@@ -33,9 +33,11 @@ _LOC_TERMS = {EventType.INGESTION, EventType.MESSAGE_DIGEST_CALCULATION, EventTy
               EventType.EXPORTING}
 #: which output-file kinds an event of a type produced (linked as the event's "outcome" objects)
 _OUTCOME_KINDS = {"keyframe extraction": {"keyframe"}, "cleaning": {"cleaned_video"},
-                  "feature extraction": {"timing_curve"}, "stitching": {"soundtrack"}}
+                  "feature extraction": {"timing_curve"}, "stitching": {"soundtrack"},
+                  "quality check": {"speech_rttm"}}
 _FILE_ROLES = {"keyframe": "keyframe", "cleaned_video": "cleaned shot", "cleaned_film": "cleaned film",
-               "timing_curve": "timing curve", "soundtrack": "soundtrack stem", "delivery": "delivery"}
+               "timing_curve": "timing curve", "soundtrack": "soundtrack stem", "delivery": "delivery",
+               "speech_rttm": "speech segments heard in the delivered track (RTTM)"}
 
 
 @lru_cache(maxsize=1)
@@ -164,8 +166,12 @@ def build(p: Provenance) -> etree._ElementTree:
             _file(root, f"{ident}:stem", sha256=d.soundtrack_sha256, path=d.soundtrack_path, fmt="audio/x-wav",
                   derived_from=gens, props=[("role", "soundtrack stem"), ("delivery version", d.version)])
             derived = [fid, f"{ident}:stem"] + ([f"urn:foleyflow:delivery:{d.predecessor_id}"] if d.predecessor_id else [])
+            sp = p.speech_summary(d.id)
             _file(root, ident, sha256=d.sha256, path=d.path, fmt="video/mp4", derived_from=derived,
-                  props=[("role", "delivery"), ("version", d.version)])
+                  props=[("role", "delivery"), ("version", d.version),
+                         ("speech heard (segments, s)", f"{sp['speech_segments']}, {sp['speech_s']}"),
+                         ("dialogue lines (lines, s)", f"{sp['line_segments']}, {sp['line_s']}"),
+                         ("speaking intervals seen (intervals, s)", f"{sp['speaking_segments']}, {sp['speaking_s']}")])
             outcome((d.run_id, film.id, None, "delivery"), ident)
             outcome((d.run_id, film.id, None, "soundtrack"), f"{ident}:stem")
 

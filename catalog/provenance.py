@@ -1,6 +1,6 @@
 """Everything the catalog knows about a selection of films, as plain data for the non-tabular reports.
 
-:func:`load` reads films, shots, generations, reviews, deliveries, output files, runs and events of a
+:func:`load` reads films, shots, generations, reviews, deliveries, speech segments, output files, runs and events of a
 collection, a film or the whole catalog in one session and returns a :class:`Provenance` of detached
 ORM rows (every column loaded), which the HTML, PREMIS, PROV and BagIt writers read without a session.
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from catalog.models import (Collection, CollectionFilm, Delivery, Event, Film, Generation, OutputFile, Review, Run,
-                            Shot)
+                            Shot, SpeechSegment)
 
 
 @dataclasses.dataclass
@@ -31,6 +31,17 @@ class Provenance:
     runs: dict[int, Run]
     events: list[Event]  # by time
     selection: str  # "collection 1", "film 2" or "the whole catalog"
+    speech: dict[int, list[SpeechSegment]] = dataclasses.field(default_factory=dict)  # delivery id -> by start
+
+    def speech_summary(self, delivery_id: int) -> dict[str, float | int]:
+        """Counts and seconds per kind of a delivery's speech record (speaking intervals, lines, heard speech)."""
+        rows = self.speech.get(delivery_id, [])
+        out: dict[str, float | int] = {}
+        for kind in ("speaking", "line", "speech"):
+            mine = [r for r in rows if r.kind == kind]
+            out[f"{kind}_segments"] = len(mine)
+            out[f"{kind}_s"] = round(sum(r.end_s - r.start_s for r in mine), 3)
+        return out
 
     def all_generations(self) -> list[Generation]:
         return [g for shots in self.shots.values() for s in shots for g in self.generations.get(s.id, [])]
@@ -93,6 +104,10 @@ def load(session: Session, *, collection_id: int | None = None, film_id: int | N
     for d in session.scalars(sa.select(Delivery).where(Delivery.film_id.in_(ids))
                              .order_by(Delivery.film_id, Delivery.version)):
         deliveries[d.film_id].append(d)
+    speech: dict[int, list[SpeechSegment]] = defaultdict(list)
+    for seg in session.scalars(sa.select(SpeechSegment).where(SpeechSegment.film_id.in_(ids))
+                               .order_by(SpeechSegment.delivery_id, SpeechSegment.start_s, SpeechSegment.id)):
+        speech[seg.delivery_id].append(seg)
     files = list(session.scalars(sa.select(OutputFile).where(OutputFile.film_id.in_(ids)).order_by(OutputFile.id)))
     eq = sa.select(Event).order_by(Event.datetime, Event.id)
     if film_id is not None or collection_id is not None:
@@ -103,4 +118,4 @@ def load(session: Session, *, collection_id: int | None = None, film_id: int | N
     session.expunge_all()  # detached, every column loaded: the writers need no session
     return Provenance(films=films, collections=dict(collections), shots=dict(shots), generations=dict(generations),
                       reviews=dict(reviews), deliveries=dict(deliveries), files=files, runs=runs, events=events,
-                      selection=selection)
+                      selection=selection, speech=dict(speech))

@@ -20,7 +20,9 @@ from catalog.provenance import Provenance, is_person, split_agent
 
 NAMESPACE = "urn:foleyflow:"
 _KIND_EVENT = {"keyframe": EventType.KEYFRAME_EXTRACTION, "cleaned_video": EventType.CLEANING,
-               "timing_curve": EventType.FEATURE_EXTRACTION}
+               "timing_curve": EventType.FEATURE_EXTRACTION, "speech_rttm": EventType.QUALITY_CHECK}
+
+_SEGMENT_TYPES = {"speaking": "speaking-interval", "line": "dialogue-line", "speech": "speech-segment"}
 
 
 def _slug(text: str) -> str:
@@ -105,7 +107,13 @@ def build(p: Provenance) -> ProvDocument:
             stem = doc.entity(f"ff:delivery/{d.id}/stem", {"prov:type": "ff:soundtrack-stem",
                                                            "ff:sha256": d.soundtrack_sha256, "ff:path": d.soundtrack_path})
             de = doc.entity(f"ff:delivery/{d.id}", {"prov:type": "ff:delivery", "ff:sha256": d.sha256,
-                                                    "ff:path": d.path, "ff:version": d.version})
+                                                    "ff:path": d.path, "ff:version": d.version,
+                                                    **{f"ff:{k}": v for k, v in p.speech_summary(d.id).items()}})
+            for seg in p.speech.get(d.id, []):  # heard speech comes from the delivery; the rest from the film
+                se = doc.entity(f"ff:delivery/{d.id}/{seg.kind}/{seg.id}", {
+                    "prov:type": f"ff:{_SEGMENT_TYPES[seg.kind]}", "ff:start_s": float(seg.start_s),
+                    "ff:end_s": float(seg.end_s), "ff:label": seg.label or ""})
+                doc.wasDerivedFrom(se, de if seg.kind == "speech" else fe)
             doc.wasDerivedFrom(de, fe)
             doc.wasDerivedFrom(de, stem)
             for gid in d.generation_ids or []:

@@ -643,3 +643,45 @@ def watermark_record(session: Session, payload: int) -> dict | None:
             "delivery": {"id": delivery.id, "version": delivery.version, "path": delivery.path,
                          "sha256": delivery.sha256, "soundtrack_path": delivery.soundtrack_path,
                          "soundtrack_sha256": delivery.soundtrack_sha256} if delivery else None}
+
+
+def record_speech_segments(session: Session, film: Film, delivery: Delivery,
+                           rows: Sequence[Mapping[str, Any]]) -> list["SpeechSegment"]:
+    """Replace ``delivery``'s speech record with ``rows`` (``kind``, ``start_s``, ``end_s``, optional
+    ``shot_id`` and ``label``; film seconds).
+
+    Raises:
+        ValueError: an unknown kind or a segment that ends before it starts (nothing is written).
+    """
+    from catalog.models import SpeechSegment
+
+    checked = []
+    for r in rows:
+        kind, a, b = str(r["kind"]), float(r["start_s"]), float(r["end_s"])
+        if kind not in SPEECH_SEGMENT_KINDS:
+            raise ValueError(f"speech segment kind {kind!r}: use one of {', '.join(SPEECH_SEGMENT_KINDS)}")
+        if b < a:
+            raise ValueError(f"speech segment {a:.3f}-{b:.3f} s ends before it starts")
+        checked.append(SpeechSegment(film_id=film.id, delivery_id=delivery.id, shot_id=r.get("shot_id"), kind=kind,
+                                     start_s=a, end_s=b, label=r.get("label")))
+    session.execute(sa.delete(SpeechSegment).where(SpeechSegment.delivery_id == delivery.id))
+    session.add_all(checked)
+    session.flush()
+    return checked
+
+
+#: What a speech_segment row records (see catalog.models.SpeechSegment).
+SPEECH_SEGMENT_KINDS: tuple[str, ...] = ("speaking", "line", "speech")
+
+
+def speech_segments(session: Session, film: Film, *, kind: str | None = None) -> list["SpeechSegment"]:
+    """The speech record of ``film``'s latest delivery, in time order (empty: not delivered yet)."""
+    from catalog.models import SpeechSegment
+
+    last = deliveries(session, film)[-1:]
+    if not last:
+        return []
+    q = sa.select(SpeechSegment).where(SpeechSegment.delivery_id == last[0].id)
+    if kind is not None:
+        q = q.where(SpeechSegment.kind == kind)
+    return list(session.scalars(q.order_by(SpeechSegment.start_s, SpeechSegment.id)))

@@ -122,6 +122,54 @@ def test_a_film_with_an_srt_speaks_its_lines_where_the_face_speaks(prefect_harne
     placed = [(p["start"], p["end"]) for p in spoken["placed"]]
     for a, b in heard["segments"]:
         assert any(min(b, d) - max(a, c) > 0 for c, d in placed), (heard["segments"], placed)
+    _check_speech_record(film.id, clip, spoken, heard, rttm.sha256)
+
+
+def _check_speech_record(film_id: int, clip, spoken: dict, heard: dict, rttm_sha256: str) -> None:
+    """The catalog's speech_segment rows and the PREMIS / PROV reports hold the film's speech record."""
+    import prov.model
+    from lxml import etree
+
+    from catalog import premis, provenance, provjson, repo
+    from catalog.db import session_scope
+    from catalog.models import Film
+
+    with session_scope() as s:
+        film = s.get(Film, film_id)
+        rows = {k: [(r.start_s, r.end_s, r.label, r.shot_id) for r in repo.speech_segments(s, film, kind=k)]
+                for k in repo.SPEECH_SEGMENT_KINDS}
+        p = provenance.load(s, film_id=film_id)
+    # the speaking intervals seen in the picture cover the clip's true speaking times
+    true_s = sum(b - a for a, b in clip.speaking)
+    seen = sum(max(0.0, min(b, d) - max(a, c)) for a, b, *_ in rows["speaking"] for c, d in clip.speaking)
+    assert seen >= 0.6 * true_s, (rows["speaking"], clip.speaking)
+    assert all(shot is not None for *_, shot in rows["speaking"] + rows["line"])
+    assert [label for _, _, label, _ in rows["line"]] == [f"MARY: {p['text']}" for p in spoken["placed"]]
+    assert [[round(a, 3), round(b, 3)] for a, b, *_ in rows["speech"]] == heard["segments"]
+
+    doc = etree.fromstring(premis.to_bytes(p))
+    assert premis.schema().validate(doc)
+    ns = {"p": premis.NS}
+    rttm_obj = [o for o in doc.findall("p:object", ns)
+                if o.findtext(".//p:messageDigest", namespaces=ns) == rttm_sha256]
+    assert len(rttm_obj) == 1  # the RTTM file is an object of its own, with its fixity
+    rttm_id = rttm_obj[0].findtext("p:objectIdentifier/p:objectIdentifierValue", namespaces=ns)
+    check = [e for e in doc.findall("p:event", ns)
+             if (e.findtext(".//p:eventDetail", namespaces=ns) or "").startswith("speech check:")]
+    linked = [lo.findtext("p:linkingObjectIdentifierValue", namespaces=ns) for lo in check[-1].findall(
+        "p:linkingObjectIdentifier", ns) if lo.findtext("p:linkingObjectRole", namespaces=ns) == "outcome"]
+    assert rttm_id in linked  # the speech check produced it
+    props = {sp.findtext("p:significantPropertiesType", namespaces=ns): sp.findtext(
+        "p:significantPropertiesValue", namespaces=ns) for sp in doc.iter(f"{{{premis.NS}}}significantProperties")}
+    assert props["dialogue lines (lines, s)"].startswith(f"{len(spoken['placed'])}, ")
+    assert props["speech heard (segments, s)"].startswith(f"{len(heard['segments'])}, ")
+
+    graph = prov.model.ProvDocument.deserialize(content=provjson.to_json(p), format="json")
+    types = [str(r.get_asserted_types() and next(iter(r.get_asserted_types())))
+             for r in graph.get_records(prov.model.ProvEntity)]
+    assert sum(t.endswith("dialogue-line") for t in types) == len(spoken["placed"])
+    assert sum(t.endswith("speech-segment") for t in types) == len(heard["segments"])
+    assert sum(t.endswith("speaking-interval") for t in types) == len(rows["speaking"]) >= 1
 
 
 def test_a_bad_srt_fails_its_film_with_the_reason_and_the_rest_finish(prefect_harness, foleyflow_home, tmp_path):

@@ -32,7 +32,7 @@ from catalog.models import Base, Event, Film, Generation, Shot
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("FOLEYFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = {"collection", "collection_film", "film", "shot", "run", "event", "output_file", "corpus_clip", "generation",
-          "review", "delivery", "watermark"}
+          "review", "delivery", "watermark", "speech_segment"}
 
 
 def _pg_unreachable() -> str | None:
