@@ -60,7 +60,10 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         f"(`models.corpus`, Debian packages {pk}; per-clip author and licence in the corpus tables). "
         f"Licences: {lic}.",
         f"- Non-speech, generated: {d['generated_tracks']} 10-s tracks of the shipped generator "
-        "(`builtin:foley-mini`, 16 prompts x 3 seeds).",
+        f"(`builtin:foley-mini`, {d.get('generated_prompts', 16)} prompts x 3 seeds)"
+        + (f"; {d['development_foley_tracks']} more tracks (the same prompts, another seed, never trained on) "
+           "for the thresholds' constraint: no setting that calls any of them speech is chosen"
+           if "development_foley_tracks" in d else "") + ".",
         f"- {d['train_files']} training files of 10 s ({d['kinds_train']}; "
         f"{d['speech_minutes_train']} min of speech), mixtures at SNR -5..+15 dB; {d['development_files']} "
         "development files for the pipeline thresholds.",

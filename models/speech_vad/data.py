@@ -53,6 +53,11 @@ TRAIN_PROMPTS = ("footsteps on gravel", "a door creaks open and shuts", "rain on
                  "a crackling fire", "waves on a beach", "a saw cutting wood", "thunder in the distance",
                  "a busy harbour", "birds in the morning", "a car engine starting", "glass breaking",
                  "a mill wheel turning")
+EXTRA_TRAIN_PROMPTS = ("a bell rings on a bicycle", "chains rattling", "pigeons flapping their wings",
+                       "wooden cart wheels creaking", "boots marching on a road", "a typewriter clattering",
+                       "a kettle boiling", "a tram on rails", "coins dropped on a table", "a whip cracking",
+                       "a heavy sack dropped on a floor", "paper being torn", "a ship's horn in fog",
+                       "a gate latch clicking", "sizzling in a pan", "rowing a boat")  # training only, never in the bench
 TEST_PROMPTS = ("a clock ticking", "pouring water into a bucket", "a dog barking far away", "a church bell",
                 "a carriage on a dirt road", "an explosion and falling debris", "a river flowing",
                 "a factory machine")

@@ -27,6 +27,8 @@ import numpy as np
 
 from models.speech_vad import data
 
+FOLEY_SEEDS = (0, 1, 2)  # generated foley in the training/development files
+DEV_FOLEY_SEEDS = (3,)  # generated foley for the thresholds' constraint only
 ARCH = {"sincnet": {"stride": 10},
         "lstm": {"hidden_size": 64, "num_layers": 2, "bidirectional": True, "monolithic": True, "dropout": 0.0},
         "linear": {"hidden_size": 64, "num_layers": 2}}
@@ -42,13 +44,17 @@ def _code_version() -> str:
 
 def build_material(work: Path, *, train_files: int, dev_files: int, seed: int, foley_cache: Path | None = None) -> tuple[Path, dict]:
     corpus_train, table = data.corpus_clips("train")
-    foley = data.generated_foley(data.TRAIN_PROMPTS, [0, 1, 2], foley_cache or work / "foley")
+    prompts = data.TRAIN_PROMPTS + data.EXTRA_TRAIN_PROMPTS
+    foley = data.generated_foley(prompts, list(FOLEY_SEEDS), foley_cache or work / "foley")
+    # the thresholds' no-false-alarm constraint is checked on tracks training never saw
+    dev_foley = data.generated_foley(prompts, list(DEV_FOLEY_SEEDS), foley_cache or work / "foley")
     effects = corpus_train + foley
     train = data.make_items("train", effects, train_files, seed)
     dev = data.make_items("development", effects, dev_files, seed + 1)
     yml = data.write_protocol(work / "protocol", {"train": train, "development": dev})
     info = {"corpus_clips": len(corpus_train), "corpus_minutes": round(sum(map(len, corpus_train)) / data.SR / 60, 2),
-            "generated_tracks": len(foley), "train_files": len(train), "development_files": len(dev),
+            "generated_tracks": len(foley), "generated_prompts": len(prompts),
+            "development_foley_tracks": len(dev_foley), "train_files": len(train), "development_files": len(dev),
             "kinds_train": {k: sum(i.kind == k for i in train) for k in ("mix", "effects", "speech")},
             "speech_minutes_train": round(sum(e - s for i in train for s, e in i.speech) / 60, 2),
             "festival_voices": list(data.festival_voices()),
@@ -57,12 +63,13 @@ def build_material(work: Path, *, train_files: int, dev_files: int, seed: int, f
                                                for f in ("espeak-ng", "festival")},
             "licences": table.groupby("licence")["duration_s"].sum().div(60).round(2).to_dict(),
             "packages": {p: str(v) for p, v in table.groupby("package")["package_version"].first().items()}}
-    return yml, {"info": info, "dev": dev, "foley": foley}
+    return yml, {"info": info, "dev": dev, "foley": dev_foley}
 
 
 def tune(model, dev: list[data.Item], foley: list[np.ndarray] | None = None) -> dict:
     """Onset/offset/min durations maximising detection F-measure on the development files, among the
-    settings that flag none of the ``foley`` tracks (generated foley, no speech) as unwanted speech."""
+    settings that flag none of the ``foley`` tracks (generated foley, no speech, seeds training did
+    not use) as unwanted speech."""
     from tasks.speech import MIN_UNWANTED_S
     from pyannote.audio import Inference
     from pyannote.audio.utils.signal import Binarize
@@ -115,9 +122,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--foley-cache", type=Path, default=None, help="generated foley cache (default: in --work)")
-    ap.add_argument("--train-files", type=int, default=300)
+    ap.add_argument("--train-files", type=int, default=500)
     ap.add_argument("--dev-files", type=int, default=40)
-    ap.add_argument("--minutes", type=float, default=12.0, help="training time budget")
+    ap.add_argument("--minutes", type=float, default=30.0, help="training time budget")
     ap.add_argument("--max-epochs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
