@@ -42,18 +42,25 @@ def _code_version() -> str:
         return "unknown"
 
 
+TRAIN_FOLEY_PROMPTS = data.TRAIN_PROMPTS + data.EXTRA_TRAIN_PROMPTS
+
+
+def _foley(cache: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Generated foley for the training/development files, and the tracks (another seed, never trained on)
+    the thresholds' no-false-alarm constraint is checked on."""
+    return (data.generated_foley(TRAIN_FOLEY_PROMPTS, list(FOLEY_SEEDS), cache),
+            data.generated_foley(TRAIN_FOLEY_PROMPTS, list(DEV_FOLEY_SEEDS), cache))
+
+
 def build_material(work: Path, *, train_files: int, dev_files: int, seed: int, foley_cache: Path | None = None) -> tuple[Path, dict]:
     corpus_train, table = data.corpus_clips("train")
-    prompts = data.TRAIN_PROMPTS + data.EXTRA_TRAIN_PROMPTS
-    foley = data.generated_foley(prompts, list(FOLEY_SEEDS), foley_cache or work / "foley")
-    # the thresholds' no-false-alarm constraint is checked on tracks training never saw
-    dev_foley = data.generated_foley(prompts, list(DEV_FOLEY_SEEDS), foley_cache or work / "foley")
+    foley, dev_foley = _foley(foley_cache or work / "foley")
     effects = corpus_train + foley
     train = data.make_items("train", effects, train_files, seed)
     dev = data.make_items("development", effects, dev_files, seed + 1)
     yml = data.write_protocol(work / "protocol", {"train": train, "development": dev})
     info = {"corpus_clips": len(corpus_train), "corpus_minutes": round(sum(map(len, corpus_train)) / data.SR / 60, 2),
-            "generated_tracks": len(foley), "generated_prompts": len(prompts),
+            "generated_tracks": len(foley), "generated_prompts": len(TRAIN_FOLEY_PROMPTS),
             "development_foley_tracks": len(dev_foley), "train_files": len(train), "development_files": len(dev),
             "kinds_train": {k: sum(i.kind == k for i in train) for k in ("mix", "effects", "speech")},
             "speech_minutes_train": round(sum(e - s for i in train for s, e in i.speech) / 60, 2),
@@ -129,10 +136,8 @@ def retune(out: Path, *, dev_files: int, seed: int, foley_cache: Path | None = N
 
     torch.set_num_threads(threads)
     work = Path(tempfile.mkdtemp(prefix="speech-vad-tune-"))
-    prompts = data.TRAIN_PROMPTS + data.EXTRA_TRAIN_PROMPTS
     corpus_train, _ = data.corpus_clips("train")
-    foley = data.generated_foley(prompts, list(FOLEY_SEEDS), foley_cache or work / "foley")
-    dev_foley = data.generated_foley(prompts, list(DEV_FOLEY_SEEDS), foley_cache or work / "foley")
+    foley, dev_foley = _foley(foley_cache or work / "foley")
     dev = data.make_items("development", corpus_train + foley, dev_files, seed + 1)
     tuned = tune(Model.from_pretrained(str(out)), dev, dev_foley)
     cfg_path = Path(out) / "config.json"
