@@ -27,8 +27,16 @@ delivered track, mono (``--channels 2`` runs stereo).
 Targets (issue): detection >= 99% for every transformation except mixing (reported), at FPR <= 0.1%;
 SNR >= 30 dB.
 
+- Threshold: every trial's score, CRC outcome and decoded word are kept in the JSON (``trials``), so
+  ``--rescore JSON --threshold T`` gives the tables at another threshold without detecting again (a
+  clip of one super-period is searched as one segment: present is score >= T). The null scores' tail
+  is fitted with a Gumbel law (each score is a maximum over 5,120 alignments) and the thresholds it
+  gives for FPR 0.1% and 0.01% are printed: a threshold is chosen from one seed's nulls and measured
+  on another's.
+
     python bench/bench_watermark_real.py [--quick] [--seed S] [--clips N] [--unmarked N] [--wrong-keys K]
                                          [--jobs J] [--channels 1|2] [--corpus DIR] [--out FILE]
+                                         [--threshold T] [--rescore JSON]
 
 Writes JSON to ``--out`` (default $FOLEYFLOW_HOME/bench/watermark_real.json).
 """
@@ -273,11 +281,21 @@ def _marked_task(args) -> dict:
         out["rows"][name] = {"present": bool(d.present), "payload_ok": d.payload == payload,
                              "wrong_payload": bool(d.present and d.payload is not None and d.payload != payload),
                              "bit_acc": bit_accuracy(d, payload), "score": float(d.score),
-                             "detect_s": time.perf_counter() - t0, "seconds": z.shape[-1] / SR}
+                             "crc_ok": bool(d.crc_ok), "decoded_ok": bool(d.crc_ok and _decoded(d) == payload),
+                             "segments": int(d.segments), "detect_s": time.perf_counter() - t0,
+                             "seconds": z.shape[-1] / SR}
     for w in wrong:
         d = wm.detect(y_file, SR, wm.Key(w))
-        out["wrong"].append({"present": bool(d.present), "payload": d.payload is not None, "score": float(d.score)})
+        out["wrong"].append({"present": bool(d.present), "payload": d.payload is not None, "score": float(d.score),
+                             "crc_ok": bool(d.crc_ok), "segments": int(d.segments)})
     return out
+
+
+def _decoded(d) -> int | None:
+    """The payload word the detector decoded (whether or not it declared a mark)."""
+    if d.bits is None:
+        return d.payload
+    return int("".join(str(int(b)) for b in np.asarray(d.bits).reshape(-1)[:PAYLOAD_BITS]), 2)
 
 
 def _unmarked_task(args) -> dict:
@@ -287,7 +305,8 @@ def _unmarked_task(args) -> dict:
     t0 = time.perf_counter()
     d = wm.detect(clip["audio"], SR, wm.Key(secret))
     return {"i": i, "present": bool(d.present), "payload": d.payload is not None, "score": float(d.score),
-            "seconds": clip["seconds"], "recording": clip["recording"], "detect_s": time.perf_counter() - t0}
+            "crc_ok": bool(d.crc_ok), "segments": int(d.segments), "seconds": clip["seconds"],
+            "recording": clip["recording"], "detect_s": time.perf_counter() - t0}
 
 
 def run_pool(fn, tasks: list, jobs: int) -> list:
@@ -329,6 +348,47 @@ def fpr_summary(hits: list[dict]) -> dict:
             "score_max": float(scores.max()), "score_p99": float(np.percentile(scores, 99))}
 
 
+def at_threshold(marked: list[dict], unmarked: list[dict], threshold: float) -> tuple[list[dict], list[dict]]:
+    """The trials as the detector would have called them with ``threshold``: a clip of one super-period
+    or less is searched as one segment, so ``present`` is ``score >= threshold`` and the payload is the
+    decoded word when its CRC checks (the soft bits do not depend on the threshold)."""
+    trials = [r for m in marked for r in list(m["rows"].values()) + m["wrong"]] + unmarked
+    if any(t.get("segments", 1) != 1 for t in trials):
+        raise SystemExit("bench_watermark_real: a trial was searched in several segments (its threshold is raised "
+                         "for their number); re-run with the detector's own threshold")
+    if any("crc_ok" not in t for t in trials):
+        raise SystemExit("bench_watermark_real: these results hold no per-trial CRC outcomes (an older run); "
+                         "re-run the bench to evaluate another threshold")
+
+    def null(t):
+        present = t["score"] >= threshold
+        return {**t, "present": present, "payload": bool(present and t["crc_ok"])}
+
+    out = []
+    for m in marked:
+        rows = {}
+        for name, r in m["rows"].items():
+            present = r["score"] >= threshold
+            rows[name] = {**r, "present": present, "payload_ok": bool(present and r["decoded_ok"]),
+                          "wrong_payload": bool(present and r["crc_ok"] and not r["decoded_ok"])}
+        out.append({**m, "rows": rows, "wrong": [null(w) for w in m["wrong"]]})
+    return out, [null(u) for u in unmarked]
+
+
+def null_tail(scores: list[float], fprs=(1e-3, 1e-4)) -> dict:
+    """A Gumbel fit of null scores (each the maximum over the detector's 5,120 alignments, so their tail
+    is that of a maximum): the threshold the fit gives for each false-positive rate in ``fprs``."""
+    from scipy.stats import gumbel_r
+
+    x = np.asarray(scores, np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 20:
+        return {"n": int(x.size)}
+    loc, scale = gumbel_r.fit(x)
+    return {"n": int(x.size), "loc": float(loc), "scale": float(scale),
+            "threshold": {f"{f:g}": float(gumbel_r.ppf(1 - f, loc, scale)) for f in fprs}}
+
+
 # --- main ---------------------------------------------------------------------------------------------------
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -341,6 +401,10 @@ def parse_args(argv):
     ap.add_argument("--jobs", type=int, default=None, help="worker processes (default: the usable CPUs)")
     ap.add_argument("--corpus", type=Path, default=None, help="corpus directory (default $FOLEYFLOW_HOME/corpus)")
     ap.add_argument("--out", type=Path, default=None, help="JSON result (default $FOLEYFLOW_HOME/bench/watermark_real.json)")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="evaluate at this detection threshold instead of the detector's (tasks/watermark.THRESHOLD)")
+    ap.add_argument("--rescore", type=Path, default=None, metavar="JSON",
+                    help="no detection: the tables of an earlier run's JSON again, at --threshold")
     a = ap.parse_args(argv)
     a.clips = a.clips if a.clips is not None else (6 if a.quick else 100)
     a.unmarked = a.unmarked if a.unmarked is not None else (20 if a.quick else 1000)
@@ -355,43 +419,9 @@ def _fmt(v, spec=".3f", none="n/a"):
     return none if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    from foleyflow.settings import get_settings
-
-    home = get_settings().resolved_home
-    corpus = args.corpus or home / "corpus"
-    out_path = args.out or home / "bench" / "watermark_real.json"
-    t_start = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
-    secret = rng.bytes(32)
-    wrong = [rng.bytes(32) for _ in range(args.wrong_keys)]
-    files = recordings(corpus)
-    t0 = time.perf_counter()
-    mat = build_material(files, args.clips, args.unmarked, args.channels, rng)
-    t_material = time.perf_counter() - t0
-    payloads = [int(p) for p in rng.integers(0, 2 ** 32, size=len(mat["marked"]), dtype=np.uint64)]
-    mp3_ok = atk.codec_available("libmp3lame")
-    rows = transformations(mp3_ok)
-    names = [r[0] for r in rows]
-    print(f"bench_watermark_real: {len(mat['marked'])} marked 10 s clips, {len(mat['unmarked'])} unmarked windows, "
-          f"{args.wrong_keys} wrong keys, {SR} Hz {'mono' if args.channels == 1 else 'stereo'}, {args.jobs} job(s), "
-          f"seed {args.seed}{' (quick: figures not meaningful)' if args.quick else ''}")
-    print(f"material: {mat['recordings']} long recordings ({mat['windows']} windows of 10 s), {mat['effects']} effects "
-          f"files; packages {', '.join(PACKAGES)}; decoded in {t_material:.0f} s")
-    if not mp3_ok:
-        print("MP3: skipped (PyAV's FFmpeg has no libmp3lame encoder)")
-
-    t0 = time.perf_counter()
-    marked = run_pool(_marked_task, [(i, c, payloads[i], secret, wrong, names, args.seed)
-                                     for i, c in enumerate(mat["marked"])], args.jobs)
-    t_marked = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    unmarked = run_pool(_unmarked_task, [(i, c, secret) for i, c in enumerate(mat["unmarked"])], args.jobs)
-    t_unmarked = time.perf_counter() - t0
-    marked.sort(key=lambda r: r["i"])
-
-    # -- table
+def summarise(marked: list[dict], unmarked: list[dict], rows: list[tuple[str, str]], threshold: float) -> dict:
+    """Print the detection table, the false-positive rates and the quality figures of the trials; the
+    figures as a dict."""
     table = {}
     print()
     hdr = f"{'transformation':38s} {'detected':>9s} {'95% low':>8s} {'bit acc':>8s} {'payload':>8s} {'wrong':>6s} {'n':>4s}  target  | AudioSeal (Tab. 3) acc  TPR/FPR"
@@ -436,11 +466,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"FPR {label:26s} {f['false_positives']:4d} / {f['n']:5d} = {f['rate']:.4f}  (95% upper {f['upper95']:.4f}"
               f"{r3}; {f['with_valid_payload']} with a CRC-valid payload; score max {f['score_max']:.2f}, "
               f"p99 {f['score_p99']:.2f})  rate <= {FPR_TARGET}: {ok}")
-    from tasks import watermark as wm
-
-    thr = getattr(wm, "THRESHOLD", None)
-    if thr is not None:
-        print(f"  detector threshold {thr}: margin to the highest null score {thr - max(fpr_unmarked['score_max'], fpr_wrong['score_max']):.2f}")
+    print(f"  detector threshold {threshold}: margin to the highest null score "
+          f"{threshold - max(fpr_unmarked['score_max'], fpr_wrong['score_max']):.2f}")
+    tails = {"unmarked_10s": [u["score"] for u in unmarked if u["seconds"] == CLIP_S],
+             "unmarked_3s": [u["score"] for u in unmarked if u["seconds"] == SHORT_S],
+             "wrong_keys": [w["score"] for m in marked for w in m["wrong"]]}
+    tails = {k: null_tail(v) for k, v in tails.items()}
+    for k, t in tails.items():
+        if "threshold" in t:
+            print(f"  Gumbel fit of the null scores, {k:12s} (n={t['n']}): threshold for FPR 0.1% "
+                  f"{t['threshold']['0.001']:.2f}, for 0.01% {t['threshold']['0.0001']:.2f}")
     n_all = fpr_unmarked["n"] + fpr_wrong["n"]
     print(f"  {n_all} trials in all cannot show FPR <= 0.1% with 95% confidence unless about {int(np.ceil(3 / FPR_TARGET))}+ "
           f"trials give no false positive; the score margin (max unmarked score vs the threshold) says more")
@@ -458,6 +493,77 @@ def main(argv: list[str] | None = None) -> dict:
           f"median {np.median(nmr_max):6.2f} dB, worst {nmr_max.max():6.2f} dB; disturbed frames median "
           f"{np.median(dist):.3f}, worst {dist.max():.3f}")
 
+    return {"threshold": threshold, "transformations": table,
+            "fpr": {"unmarked": fpr_unmarked, "unmarked_10s": fpr_10, "unmarked_3s": fpr_3, "wrong_keys": fpr_wrong},
+            "null_tail": tails,
+            "quality": {"snr_db_median": float(np.median(snr)), "snr_db_min": float(snr.min()),
+                        "nmr_db_median": float(np.median(nmr_db)), "nmr_db_max": float(nmr_db.max()),
+                        "nmr_max_db_median": float(np.median(nmr_max)), "nmr_max_db_max": float(nmr_max.max()),
+                        "disturbed_median": float(np.median(dist)), "disturbed_max": float(dist.max())}}
+
+
+def rescore(args) -> dict:
+    """An earlier run's tables again, at ``--threshold`` (default: the threshold it ran with)."""
+    saved = json.loads(args.rescore.read_text())
+    if "trials" not in saved:
+        raise SystemExit(f"bench_watermark_real: {args.rescore} holds no per-trial results (an older run); re-run the bench")
+    threshold = args.threshold if args.threshold is not None else saved["threshold"]
+    marked, unmarked = at_threshold(saved["trials"]["marked"], saved["trials"]["unmarked"], threshold)
+    print(f"bench_watermark_real: {args.rescore} (seed {saved['seed']}, {saved['clips']} clips, {saved['unmarked']} "
+          f"unmarked windows, {saved['wrong_keys']} wrong keys) at threshold {threshold}")
+    out = summarise(marked, unmarked, [(k, v["label"]) for k, v in saved["transformations"].items()], threshold)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({**{k: saved[k] for k in ("seed", "clips", "unmarked", "wrong_keys")},
+                                        "rescored_from": str(args.rescore), **out}, indent=2, default=str))
+        print(f"wrote {args.out}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.rescore is not None:
+        return rescore(args)
+    from tasks import watermark as wm
+
+    from foleyflow.settings import get_settings
+
+    home = get_settings().resolved_home
+    corpus = args.corpus or home / "corpus"
+    out_path = args.out or home / "bench" / "watermark_real.json"
+    t_start = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    secret = rng.bytes(32)
+    wrong = [rng.bytes(32) for _ in range(args.wrong_keys)]
+    files = recordings(corpus)
+    t0 = time.perf_counter()
+    mat = build_material(files, args.clips, args.unmarked, args.channels, rng)
+    t_material = time.perf_counter() - t0
+    payloads = [int(p) for p in rng.integers(0, 2 ** 32, size=len(mat["marked"]), dtype=np.uint64)]
+    mp3_ok = atk.codec_available("libmp3lame")
+    rows = transformations(mp3_ok)
+    names = [r[0] for r in rows]
+    print(f"bench_watermark_real: {len(mat['marked'])} marked 10 s clips, {len(mat['unmarked'])} unmarked windows, "
+          f"{args.wrong_keys} wrong keys, {SR} Hz {'mono' if args.channels == 1 else 'stereo'}, {args.jobs} job(s), "
+          f"seed {args.seed}{' (quick: figures not meaningful)' if args.quick else ''}")
+    print(f"material: {mat['recordings']} long recordings ({mat['windows']} windows of 10 s), {mat['effects']} effects "
+          f"files; packages {', '.join(PACKAGES)}; decoded in {t_material:.0f} s")
+    if not mp3_ok:
+        print("MP3: skipped (PyAV's FFmpeg has no libmp3lame encoder)")
+
+    t0 = time.perf_counter()
+    marked = run_pool(_marked_task, [(i, c, payloads[i], secret, wrong, names, args.seed)
+                                     for i, c in enumerate(mat["marked"])], args.jobs)
+    t_marked = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    unmarked = run_pool(_unmarked_task, [(i, c, secret) for i, c in enumerate(mat["unmarked"])], args.jobs)
+    t_unmarked = time.perf_counter() - t0
+    marked.sort(key=lambda r: r["i"])
+    threshold = wm.THRESHOLD if args.threshold is None else args.threshold
+    if args.threshold is not None:
+        marked, unmarked = at_threshold(marked, unmarked, threshold)
+    summary = summarise(marked, unmarked, rows, threshold)
+
     # -- time
     wall = time.perf_counter() - t_start
     det_10 = [m["rows"]["none"]["detect_s"] for m in marked]
@@ -470,12 +576,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = {"seed": args.seed, "quick": args.quick, "sample_rate": SR, "channels": args.channels, "jobs": args.jobs,
               "packages": list(PACKAGES), "clips": len(marked), "unmarked": len(unmarked), "wrong_keys": args.wrong_keys,
-              "mp3": "libmp3lame" if mp3_ok else "skipped", "transformations": table,
-              "fpr": {"unmarked": fpr_unmarked, "unmarked_10s": fpr_10, "unmarked_3s": fpr_3, "wrong_keys": fpr_wrong},
-              "quality": {"snr_db_median": float(np.median(snr)), "snr_db_min": float(snr.min()),
-                          "nmr_db_median": float(np.median(nmr_db)), "nmr_db_max": float(nmr_db.max()),
-                          "nmr_max_db_median": float(np.median(nmr_max)), "nmr_max_db_max": float(nmr_max.max()),
-                          "disturbed_median": float(np.median(dist)), "disturbed_max": float(dist.max())},
+              "mp3": "libmp3lame" if mp3_ok else "skipped", **summary,
               "time_s": {"wall": wall, "material": t_material, "marked": t_marked, "unmarked": t_unmarked,
                          "embed_median": float(np.median(emb)), "detect_10s_median": float(np.median(det_10))},
               "anchor": {"source": "San Roman et al., Proactive Detection of Voice Cloning with Localized Watermarking, "
@@ -484,7 +585,8 @@ def main(argv: list[str] | None = None) -> dict:
               "clips_detail": [{"recording": c["recording"], "start_s": c["start_s"], "mix_with": c["mix_with"],
                                 "payload": m["payload"], "snr_db": m["snr_db"], "nmr": m["nmr"],
                                 "scores": {k: v["score"] for k, v in m["rows"].items()}}
-                               for c, m in zip(mat["marked"], marked)]}
+                               for c, m in zip(mat["marked"], marked)],
+              "trials": {"marked": marked, "unmarked": unmarked}}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {out_path}")
