@@ -36,7 +36,7 @@ from tasks.features import TimingConfig, TimingCurve, timing_path
 from tasks.generate import candidate_seeds, expected_params_hash
 
 
-WATERMARK_METHOD = "foleyflow-tile-qim-v4"
+WATERMARK_METHOD = "foleyflow-tile-qim-v5"
 
 
 def _fail_shot(shot_id: int, film_id: int, run_id: int | None, event_type: EventType, reason: str) -> None:

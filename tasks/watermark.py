@@ -62,7 +62,8 @@ FLOOR_DB = -25.0  # tile levels are taken over a floor this far below the band's
 RELIABLE_DB = 10.0  # tiles this far above the floor carry the mark
 NOISE_PERCENTILE = 5.0  # detection: a band's noise floor is this percentile of its tile energies in the clip
 NOISE_MARGIN = 3.0  # ...and a tile's weight is (E / (E + NOISE_MARGIN * floor)) ** 2
-MIN_SNR_DB = 30.5  # the mark is scaled down, off its lattice, rather than be louder than this
+MIN_SNR_DB = 30.5  # the mark is capped (loudest tiles first) rather than be louder than this
+FILL_ITERATIONS = 3  # rounds fitting the capped mark's energy to its budget
 OFFSET_STEP = 32  # samples at WORK_RATE between the searched sub-tile offsets
 
 PAYLOAD_BITS = 32
@@ -464,23 +465,74 @@ def _cell_gain(G: np.ndarray, n_frames: int) -> np.ndarray:
     return out
 
 
-def _mark16(x16: np.ndarray, payload: int, pat: Pattern) -> np.ndarray:
+def _mark16(x16: np.ndarray, payload: int, pat: Pattern, budget: float | None = None) -> np.ndarray:
     """The additive mark at WORK_RATE for ``x16`` ``(channels, n)``: segment by segment, each segment's
-    tile gains from the channel mean, applied to every channel."""
+    tile gains from the channel mean, applied to every channel.
+
+    ``budget`` (energy at WORK_RATE) is what the mark may hold. Over it, the mark of the tiles that cost
+    the most (loud tiles that need a large change) is capped at one level, found so that the total fits
+    (water-filling), and the rest keep their full mark: a uniform scale would leave every group off its
+    lattice point, the cap leaves most groups on it."""
     channels, n = x16.shape
     bits = _targets(payload, pat)
     n_tiles = -(-n // TILE)
-    mark = np.zeros((channels, n_tiles * TILE + HOP))
     seg = SEGMENT_CHUNKS * CHUNK_TILES
+    parts = []  # (first tile, frames, spectra, tile gains - 1, tile cost)
     for t0 in range(0, n_tiles, seg):
         t1 = min(t0 + seg, n_tiles)
         frames = (t1 - t0) * TILE_FRAMES
         X = _frames(x16, t0 * TILE, frames)  # (channels, frames, bins)
         mono = _frames(x16.mean(axis=0), t0 * TILE, frames)
-        G = 10 ** (_segment_gains(mono, t0 // CHUNK_TILES, bits, pat) / 20)
-        m = _synthesis(X * (_cell_gain(G, frames) - 1.0), frames * HOP + HOP)
-        mark[:, t0 * TILE: t0 * TILE + m.shape[-1]] += m
-    return mark[:, :n]
+        D = 10 ** (_segment_gains(mono, t0 // CHUNK_TILES, bits, pat) / 20) - 1.0  # (tiles, BANDS)
+        cost = _tile_energy(X).sum(axis=0)[: D.shape[0]] * D ** 2
+        parts.append((t0, frames, X, D, cost))
+
+    def synthesise(scale: np.ndarray | None) -> np.ndarray:
+        mark = np.zeros((channels, n_tiles * TILE + HOP))
+        at = 0
+        for t0, frames, X, D, _ in parts:
+            if scale is not None:
+                D = D * scale[at:at + D.size].reshape(D.shape)
+                at += D.size
+            m = _synthesis(X * (_cell_gain(1.0 + D, frames) - 1.0), frames * HOP + HOP)
+            mark[:, t0 * TILE: t0 * TILE + m.shape[-1]] += m
+        return mark[:, :n]
+
+    mark = synthesise(None)
+    if budget is None or not parts or float(np.sum(mark ** 2)) <= budget:
+        return mark
+    costs = np.concatenate([c.reshape(-1) for *_, c in parts])
+    target = budget / _ENERGY_PER_COST
+    for _ in range(FILL_ITERATIONS):  # the cost is the mark's energy only roughly (overlapping frames)
+        mark = synthesise(_water_fill(costs, target))
+        energy = float(np.sum(mark ** 2))
+        if energy <= 0:
+            break
+        target *= budget / energy
+    return mark
+
+
+# the synthesised mark's energy per unit of tile cost (|X|^2 |G - 1|^2 summed over a tile's cells): the
+# rfft holds each positive frequency once, the sqrt-Hann frames at 50 % overlap form a tight frame
+_ENERGY_PER_COST = 2.0 / N_FFT
+
+
+def _water_fill(costs: np.ndarray, budget: float) -> np.ndarray:
+    """Per tile the amplitude scale (<= 1) that caps every tile's cost at one level ``mu`` chosen so
+    that the capped costs sum to ``budget`` (all 1 when they fit already)."""
+    costs = np.asarray(costs, np.float64)
+    if costs.sum() <= budget:
+        return np.ones_like(costs)
+    if budget <= 0:
+        return np.zeros_like(costs)
+    c = np.sort(costs)[::-1]  # largest first
+    # with the k largest capped: k * mu + sum(c[k:]) = budget, mu in [c[k], c[k-1]]
+    rest = np.concatenate([np.cumsum(c[::-1])[::-1], [0.0]])  # rest[k] = sum(c[k:])
+    k = np.arange(1, c.size + 1)
+    mu = (budget - rest[1:]) / k
+    ok = (mu >= np.concatenate([c[1:], [0.0]])) & (mu <= c)
+    m = float(mu[np.argmax(ok)]) if ok.any() else budget / c.size
+    return np.sqrt(np.minimum(1.0, m / np.maximum(costs, 1e-300)))
 
 
 def _limit_gain(x: np.ndarray, m: np.ndarray, width: int = 64) -> np.ndarray:
@@ -514,7 +566,9 @@ def embed(audio: np.ndarray, sr: int, payload: int, key) -> np.ndarray:
         raise ValueError("audio holds NaN or infinite samples")
     if x64.shape[-1] == 0 or not np.any(x64):
         return x.astype(np.float32)
-    m = _from_work(_mark16(_to_work(x64, int(sr)), int(payload), pattern(key)), int(sr), x64.shape[-1])
+    # the mark's energy budget at WORK_RATE (a resampled signal's energy scales with its rate)
+    budget = float(np.sum(x64 ** 2)) * 10 ** (-MIN_SNR_DB / 10) * WORK_RATE / int(sr)
+    m = _from_work(_mark16(_to_work(x64, int(sr)), int(payload), pattern(key), budget), int(sr), x64.shape[-1])
     m *= np.stack([_limit_gain(ch, mc) for ch, mc in zip(x64, m)])
     # never below MIN_SNR_DB: a track whose loud part is mostly out of the band is marked more weakly
     ex, em = float(np.sum(x64 ** 2)), float(np.sum(m ** 2))
