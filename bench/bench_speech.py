@@ -154,7 +154,7 @@ def main(argv=None) -> dict:
             prev = json.loads(a.previous.read_text())
             if (prev.get("files"), prev.get("seed")) != (report["files"], report["seed"]):
                 raise SystemExit(f"{a.previous.name}: another held-out set (files/seed differ)")
-            card["previous"] = {"label": "Before festival speech was added to training (espeak-ng only)",
+            card["previous"] = {"label": "The previous model (500 files; espeak-ng voice en-gb without variants, 8 variants)",
                                 "date": prev.get("date"), "table": prev.get("table", [])}
         write_card(speech.SHIPPED, card)
     return report

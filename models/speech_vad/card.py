@@ -46,7 +46,7 @@ def write_card(out: Path, bench: dict | None = None) -> Path:
         "## Data",
         "",
         f"- Speech: espeak-ng (GPL-3+) English voices {', '.join(_data().TRAIN_VOICES)} "
-        "with variants (+m1, +m3, +f1, +f2, +f4, +klatt, +croak), 130-200 wpm; and festival (festival, "
+        f"with variants ({', '.join(v or 'none' for v in _data().TRAIN_VARIANTS)}), 130-200 wpm; and festival (festival, "
         "festvox-kallpc16k, festvox-us-slt-hts) voices "
         f"{', '.join('`' + v + '`' for v in d.get('festival_voices', [])) or '(none: festival was not installed)'} "
         f"at {', '.join(map(str, _data().TRAIN_FESTIVAL_RATES))} wpm and the engine default; one voice family per file, "

@@ -32,10 +32,11 @@ SR = 16000
 FILE_S = 10.0
 PACKAGES = ("openttd-opensfx", "minetest-data", "lincity-ng-data", "openclonk-data")
 EXCLUDED_CATEGORIES = ("crowd",)  # murmur of voices: neither clean speech nor clean non-speech
-# note: named "en-gb", espeak-ng 1.51 ignores a +variant ("en" is the same voice and takes one); the
-# shipped weights were trained with these names, so a fifth of their espeak-ng speech has no variant
-TRAIN_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029")
-TRAIN_VARIANTS = ("", "+m1", "+m3", "+f1", "+f2", "+f4", "+klatt", "+croak")
+# "en", not "en-gb": named "en-gb", espeak-ng 1.51 ignores a +variant ("en" is the same voice and takes one)
+TRAIN_VOICES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029")
+TRAIN_VARIANTS = ("", "+m1", "+m3", "+m4", "+m7", "+m8", "+f1", "+f2", "+f4", "+klatt", "+klatt4", "+klatt5",
+                  "+klatt6", "+croak", "+adam", "+john", "+steph", "+grandpa", "+aunty", "+grandma", "+shelby",
+                  "+travis", "+victor", "+zac")
 DEV_VARIANTS = ("+m2", "+m6", "+klatt3", "+whisperf", "+linda", "+belinda")  # development only: voices
 # training never heard, so the thresholds are tuned where the bench's unseen voices are (not its own)
 TEST_VOICES = ("en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us")
