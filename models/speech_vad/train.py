@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--foley-cache", type=Path, default=None, help="generated foley cache (default: in --work)")
-    ap.add_argument("--train-files", type=int, default=500)
+    ap.add_argument("--train-files", type=int, default=600)
     ap.add_argument("--dev-files", type=int, default=60)
     ap.add_argument("--minutes", type=float, default=30.0, help="training time budget")
     ap.add_argument("--max-epochs", type=int, default=200)
