@@ -66,6 +66,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=None, help="report file (default bench/out/speech.json)")
     ap.add_argument("--previous", type=Path, default=None,
                     help="with --card: a report of this bench (same --files/--seed) for the previous model, shown beside")
+    ap.add_argument("--previous-label", default="The previous shipped model",
+                    help="with --previous: the card's heading for that model (what it was trained on)")
     a = ap.parse_args(argv)
     if a.card and a.model is not None:
         ap.error("--card describes the shipped model; leave out --model")
@@ -154,7 +156,7 @@ def main(argv=None) -> dict:
             prev = json.loads(a.previous.read_text())
             if (prev.get("files"), prev.get("seed")) != (report["files"], report["seed"]):
                 raise SystemExit(f"{a.previous.name}: another held-out set (files/seed differ)")
-            card["previous"] = {"label": "The previous model (500 files; espeak-ng voice en-gb without variants, 8 variants)",
+            card["previous"] = {"label": a.previous_label,
                                 "date": prev.get("date"), "table": prev.get("table", [])}
         write_card(speech.SHIPPED, card)
     return report
